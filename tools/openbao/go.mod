@@ -1,0 +1,3 @@
+module local.test/baobin
+
+go 1.25.8
