@@ -4,13 +4,22 @@
 import { fetch } from 'undici';
 
 export class VaultAdminError extends Error {
-  constructor(readonly status: number, readonly method: string, readonly path: string, readonly errors: string[]) {
+  readonly status: number;
+  readonly errors: string[];
+  constructor(status: number, method: string, path: string, errors: string[]) {
     super(`${method} ${path} -> HTTP ${status}: ${errors.join('; ')}`);
+    this.status = status;
+    this.errors = errors;
   }
 }
 
 export class VaultAdmin {
-  constructor(readonly addr: string, private readonly token: string | undefined) {}
+  readonly addr: string;
+  private readonly token: string | undefined;
+  constructor(addr: string, token: string | undefined) {
+    this.addr = addr;
+    this.token = token;
+  }
 
   withToken(token: string): VaultAdmin {
     return new VaultAdmin(this.addr, token);
