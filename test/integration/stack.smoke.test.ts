@@ -11,7 +11,7 @@ import {
 
 test('the API server serves a CustomResourceDefinition and an object of it', async (t) => {
   const { apiext, custom } = kubeClients();
-  const ns = await testNamespace('smoke-crd', t.after);
+  const ns = await testNamespace('smoke-crd', t);
   const group = `smoke${uniqueSuffix()}.vaultsync.dev`;
   const crdName = `widgets.${group}`;
   await apiext.createCustomResourceDefinition({
@@ -51,7 +51,7 @@ test('the API server serves a CustomResourceDefinition and an object of it', asy
 test('a TokenRequest token logs in to Vault through kubernetes auth and reads a KV v2 secret', async (t) => {
   const { core } = kubeClients();
   const vault = vaultAdmin();
-  const ns = await testNamespace('smoke-auth', t.after);
+  const ns = await testNamespace('smoke-auth', t);
   const sa = 'app';
   await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
   const secretPath = `smoke/${ns}/config`;
@@ -106,7 +106,7 @@ test('Vault issues PostgreSQL credentials that log in, and stop working once the
 
 test('the garbage collector deletes an object whose owner is deleted', async (t) => {
   const { core } = kubeClients();
-  const ns = await testNamespace('smoke-gc', t.after);
+  const ns = await testNamespace('smoke-gc', t);
   const owner = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'owner' }, data: { a: 'b' } } });
   await core.createNamespacedSecret({
     namespace: ns,

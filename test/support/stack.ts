@@ -58,13 +58,13 @@ export function uniqueSuffix(): string {
 
 /**
  * Creates a namespace for one test and deletes it afterwards (kube-controller-manager finalizes it).
- * `after` is the test context's cleanup hook.
+ * `t` is the test context, whose `after` hook does the cleanup.
  */
-export async function testNamespace(prefix: string, after: (fn: () => Promise<void>) => void): Promise<string> {
+export async function testNamespace(prefix: string, t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const { core } = kubeClients();
   const name = `${prefix}-${uniqueSuffix()}`.toLowerCase().slice(0, 63);
   await core.createNamespace({ body: { metadata: { name, labels: { 'vaultsync.dev/test': 'true' } } } });
-  after(async () => {
+  t.after(async () => {
     await core.deleteNamespace({ name }).catch(() => undefined);
   });
   return name;
