@@ -1,0 +1,37 @@
+// VaultSecret and VaultConnection writes: status through the /status subresource and finalizers with
+// optimistic concurrency (the patch carries the resourceVersion it was computed from).
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
+
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
+export class CustomObjectStore {
+  private readonly api: CustomObjectsApi;
+  constructor(api: CustomObjectsApi) {
+    this.api = api;
+  }
+
+  /** Replaces the status with a JSON merge patch; null values remove fields. */
+  async patchStatus(ref: ResourceRef, status: Record<string, unknown>): Promise<void> {
+    await this.api.patchNamespacedCustomObjectStatus(
+      { ...ref, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  async setFinalizers(ref: ResourceRef, resourceVersion: string, finalizers: string[]): Promise<void> {
+    await this.api.patchNamespacedCustomObject(
+      { ...ref, body: { metadata: { resourceVersion, finalizers } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  async get(ref: ResourceRef): Promise<unknown> {
+    return this.api.getNamespacedCustomObject(ref);
+  }
+}
