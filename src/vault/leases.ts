@@ -1,0 +1,96 @@
+// Dynamic secrets and their leases. A lease lives at most as long as the token that created it; callers
+// plan renewals against both (see VaultTokenManager.tokenInfo).
+import { z } from 'zod';
+import { VaultError, type VaultRequestContext } from './errors.ts';
+import { parseVaultResponse, type VaultClient } from './client.ts';
+
+export interface LeaseRenewal {
+  leaseId: string;
+  leaseDurationSeconds: number;
+  renewable: boolean;
+}
+
+export interface DynamicSecret {
+  data: Record<string, unknown>;
+  /** Absent when Vault issued no lease (e.g. a static role or a non-leased endpoint). */
+  leaseId: string | undefined;
+  leaseDurationSeconds: number;
+  renewable: boolean;
+  warnings: string[];
+}
+
+export interface DynamicReadOptions {
+  /** e.g. 'database/creds/app' */
+  path: string;
+  method: 'GET' | 'POST' | 'PUT';
+  /** Query parameters for GET (strings, numbers, booleans), a JSON body for POST/PUT. */
+  params?: Record<string, unknown>;
+  namespace?: string;
+}
+
+const renewResponse = z.object({
+  lease_id: z.string().min(1),
+  lease_duration: z.number().int().nonnegative(),
+  renewable: z.boolean(),
+});
+
+const dynamicResponse = z.object({
+  lease_id: z.string().nullable().optional(),
+  lease_duration: z.number().int().nonnegative().nullable().optional(),
+  renewable: z.boolean().nullable().optional(),
+  data: z.record(z.string(), z.unknown()),
+  warnings: z.array(z.string()).nullable().optional(),
+});
+
+export async function renewLease(
+  client: VaultClient, token: string, leaseId: string, incrementSeconds: number, options: { namespace?: string } = {},
+): Promise<LeaseRenewal> {
+  const context: VaultRequestContext = { operation: 'lease-renew', method: 'PUT', path: 'sys/leases/renew' };
+  if (!(Number.isInteger(incrementSeconds) && incrementSeconds >= 0)) {
+    throw new VaultError({ ...context, kind: 'Invalid', detail: 'Invalid (increment must be a whole number of seconds)' });
+  }
+  const body = await client.request({
+    method: 'PUT', path: context.path, operation: context.operation, token, namespace: options.namespace, body: { lease_id: leaseId, increment: incrementSeconds }, sensitive: [],
+  });
+  const parsed = parseVaultResponse(renewResponse, body, context);
+  return { leaseId: parsed.lease_id, leaseDurationSeconds: parsed.lease_duration, renewable: parsed.renewable };
+}
+
+export async function revokeLease(client: VaultClient, token: string, leaseId: string, options: { namespace?: string } = {}): Promise<void> {
+  await client.request({
+    method: 'PUT', path: 'sys/leases/revoke', operation: 'lease-revoke', token, namespace: options.namespace, body: { lease_id: leaseId }, sensitive: [],
+  });
+}
+
+/**
+ * Reads or generates a dynamic secret. A retried POST/PUT whose first answer was lost may have issued a lease
+ * nobody holds; it expires with its TTL (or with the token that created it).
+ */
+export async function readDynamic(client: VaultClient, token: string, options: DynamicReadOptions): Promise<DynamicSecret> {
+  const context: VaultRequestContext = { operation: 'dynamic-read', method: options.method, path: options.path.replace(/^\/+/, '') };
+  let query: Record<string, string | number | boolean> | undefined;
+  let body: Record<string, unknown> | undefined;
+  if (options.method === 'GET') {
+    query = {};
+    for (const [key, value] of Object.entries(options.params ?? {})) {
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw new VaultError({ ...context, kind: 'Invalid', detail: `Invalid (GET parameter "${key}" must be a string, number or boolean)` });
+      }
+      query[key] = value;
+    }
+  } else {
+    body = options.params ?? {};
+  }
+  const res = await client.request({
+    method: options.method, path: context.path, operation: context.operation, token, namespace: options.namespace, query, body,
+  });
+  if (res === undefined) throw new VaultError({ ...context, kind: 'Invalid', status: 204, detail: 'Invalid (Vault returned no data)' });
+  const parsed = parseVaultResponse(dynamicResponse, res, context);
+  return {
+    data: parsed.data,
+    leaseId: parsed.lease_id || undefined,
+    leaseDurationSeconds: parsed.lease_duration ?? 0,
+    renewable: parsed.renewable ?? false,
+    warnings: parsed.warnings ?? [],
+  };
+}
