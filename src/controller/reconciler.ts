@@ -1,0 +1,357 @@
+// Reconcile one VaultSecret: decide (pure, decide.ts), act (read Vault, write the Secret), report (status,
+// events). A refresh that finds nothing new writes nothing to Kubernetes.
+import { isDeepStrictEqual } from 'node:util';
+import type { V1Secret } from '@kubernetes/client-node';
+import { GROUP, VERSION, VAULTSECRET_PLURAL, VAULTSECRET_KIND, parseDuration, parseVaultSecretSpec, type VaultSecretSpec } from '../api/index.ts';
+import type { CustomObjectStore, ResourceRef } from '../kube/customObjects.ts';
+import { classifyKubeError } from '../kube/errors.ts';
+import type { EventSink, EventTarget } from '../kube/events.ts';
+import { objectKey, type KubeObject, type ListWatch, type ObjectMeta } from '../kube/listWatch.ts';
+import {
+  FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, VAULTSECRET_LABEL, secretData, type SecretStore,
+} from '../kube/secrets.ts';
+import { dataHmac, invalidSecretKeys, sameData, toBytes, type SourceData } from '../render/secretData.ts';
+import { renderTemplates, TemplateError } from '../render/template.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { setCondition, type Condition } from './conditions.ts';
+import { decideSync, nextRefreshAt, stableJitter, type SecretState, type SyncReason } from './decide.ts';
+import { SyncError } from './syncError.ts';
+
+export const FORCE_SYNC_ANNOTATION = 'vaultsync.dev/force-sync';
+export const CLEANUP_FINALIZER = 'vaultsync.dev/cleanup';
+
+export interface VaultSecretStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  secretName?: string;
+  lastSyncTime?: string;
+  nextSyncTime?: string;
+  dataHmac?: string;
+  kv?: { mount: string; path: string; version?: number }[];
+  lastForceSync?: string;
+}
+
+export interface VaultSecretObject extends KubeObject {
+  spec?: unknown;
+  status?: VaultSecretStatus;
+}
+
+export interface SourceResult {
+  data: SourceData;
+  kv: { mount: string; path: string; version?: number }[];
+}
+
+/** Reads a VaultSecret's source from Vault as the VaultSecret's own namespace identity. */
+export interface SecretSource {
+  read(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<SourceResult>;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export interface ReconcilerDeps {
+  clock: Clock;
+  log: Logger;
+  vaultSecrets: ListWatch<VaultSecretObject>;
+  /** Metadata-only cache of the Secrets the operator writes (label-selected). */
+  secretMeta: ListWatch<KubeObject>;
+  secrets: SecretStore;
+  objects: CustomObjectStore;
+  events: EventSink;
+  source: SecretSource;
+  hmacKey: Buffer;
+  /** Outcome hook for metrics. */
+  onSync?: (outcome: { reason: SyncReason; result: 'written' | 'unchanged' | 'failed'; failure?: string }) => void;
+}
+
+interface Memory {
+  lastSyncAt?: number;
+  /** resourceVersion of the Secret as last written or verified by us. */
+  secretRv?: string;
+  failed: boolean;
+}
+
+export class VaultSecretReconciler {
+  private readonly deps: ReconcilerDeps;
+  private readonly memory = new Map<string, Memory>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const obj = this.deps.vaultSecrets.get(key);
+    if (!obj) {
+      this.memory.delete(key);
+      return {};
+    }
+    const meta = obj.metadata;
+    const log = this.deps.log.child({ vaultSecret: key });
+    const parsed = parseVaultSecretSpec(obj.spec);
+
+    if (meta.deletionTimestamp) {
+      await this.finalize(obj, parsed.ok ? parsed.spec : undefined, log);
+      this.memory.delete(key);
+      return {};
+    }
+    if (!parsed.ok) {
+      await this.reportFailure(obj, new SyncError('InvalidSpec', `spec is invalid: ${parsed.message}`, false), undefined);
+      return {};
+    }
+    const spec = parsed.spec;
+    if (await this.ensureFinalizer(obj, spec)) return {};
+
+    const now = this.deps.clock.now();
+    const memory = this.memory.get(key) ?? { failed: false };
+    this.memory.set(key, memory);
+    const destination = spec.destination?.name ?? meta.name;
+    const refreshIntervalMs = parseDuration(spec.refresh?.interval ?? '1h');
+    const status = obj.status ?? {};
+    const syncedOk = status.conditions?.some((c) => c.type === 'Synced' && c.status === 'True');
+    const statusSyncAt = status.lastSyncTime ? Date.parse(status.lastSyncTime) : undefined;
+    const lastSyncAt = maxDefined(statusSyncAt, memory.lastSyncAt);
+    const secretState = await this.secretState(meta.namespace!, destination, status, memory);
+
+    const decision = decideSync({
+      now,
+      generation: meta.generation ?? 0,
+      syncedGeneration: syncedOk ? status.observedGeneration : undefined,
+      lastSyncAt: syncedOk ? lastSyncAt : undefined,
+      refreshIntervalMs,
+      forceSyncRequested: meta.annotations?.[FORCE_SYNC_ANNOTATION],
+      forceSyncHandled: status.lastForceSync,
+      secret: secretState,
+      lastAttemptFailed: memory.failed,
+      jitter: stableJitter(meta.uid ?? key),
+    });
+    if (!decision.sync) return { requeueAfterMs: Math.max(1000, decision.nextAt - now) };
+
+    try {
+      const written = await this.sync(obj, spec, destination, decision.reason, memory, now);
+      memory.failed = false;
+      memory.lastSyncAt = now;
+      this.deps.onSync?.({ reason: decision.reason, result: written ? 'written' : 'unchanged' });
+      return { requeueAfterMs: Math.max(1000, nextRefreshAt(now, refreshIntervalMs, stableJitter(meta.uid ?? key)) - now) };
+    } catch (err) {
+      const failure = toSyncError(err, destination);
+      memory.failed = true;
+      this.deps.onSync?.({ reason: decision.reason, result: 'failed', failure: failure.reason });
+      log.warn({ reason: failure.reason, syncReason: decision.reason, message: failure.message }, 'sync failed');
+      await this.reportFailure(obj, failure, spec);
+      if (failure.transient) throw failure; // the queue backs off per key
+      return { requeueAfterMs: refreshIntervalMs };
+    }
+  }
+
+  /** Is the destination as we left it? Decided from the metadata cache; one GET after a restart. */
+  private async secretState(namespace: string, name: string, status: VaultSecretStatus, memory: Memory): Promise<SecretState> {
+    if (!this.deps.secretMeta.synced) return 'unknown';
+    const cached = this.deps.secretMeta.get(`${namespace}/${name}`);
+    if (!cached) return status.dataHmac ? 'missing' : 'unknown';
+    const rv = cached.metadata.resourceVersion;
+    if (memory.secretRv !== undefined) return memory.secretRv === rv ? 'unchanged' : 'changed';
+    // First look since the operator started: compare the Secret's bytes with the fingerprint in status.
+    if (!status.dataHmac) return 'unknown';
+    const secret = await this.deps.secrets.get(namespace, name);
+    if (!secret) return 'missing';
+    const ours = pickKeys(secretData(secret), appliedDataKeys(secret));
+    if (dataHmac(this.deps.hmacKey, ours) !== status.dataHmac) return 'changed';
+    memory.secretRv = secret.metadata?.resourceVersion;
+    return 'unchanged';
+  }
+
+  /** Returns true when the Secret was written. */
+  private async sync(obj: VaultSecretObject, spec: VaultSecretSpec, destination: string, reason: SyncReason, memory: Memory, now: number): Promise<boolean> {
+    const meta = obj.metadata;
+    const namespace = meta.namespace!;
+    const source = await this.deps.source.read({ namespace, name: meta.name, uid: meta.uid ?? '' }, spec);
+    const data = await renderData(spec, source.data, { namespace, name: meta.name });
+    const hmac = dataHmac(this.deps.hmacKey, data);
+
+    const creationPolicy = spec.destination?.creationPolicy ?? 'Owner';
+    const deletionPolicy = spec.destination?.deletionPolicy ?? 'Delete';
+    const existing = this.deps.secretMeta.get(`${namespace}/${destination}`)?.metadata
+      ?? (await this.deps.secrets.get(namespace, destination))?.metadata as ObjectMeta | undefined;
+    if (existing && creationPolicy !== 'Merge' && !isOurs(existing, meta)) {
+      throw new SyncError('SecretNotOwned',
+        `Secret ${namespace}/${destination} exists and was not created by this VaultSecret; it is left untouched. ` +
+        'Set spec.destination.creationPolicy: Merge to write into it, or choose another spec.destination.name', false);
+    }
+    const labels = { ...(spec.destination?.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [VAULTSECRET_LABEL]: meta.name };
+    const annotations = { ...(spec.destination?.annotations ?? {}) };
+    const type = spec.destination?.type ?? 'Opaque';
+    const owner = creationPolicy === 'Owner' && deletionPolicy === 'Delete' && meta.uid
+      ? { apiVersion: `${GROUP}/${VERSION}`, kind: VAULTSECRET_KIND, name: meta.name, uid: meta.uid }
+      : undefined;
+
+    let written = false;
+    const unchangedSinceWrite = hmac === obj.status?.dataHmac && memory.secretRv !== undefined
+      && this.deps.secretMeta.get(`${namespace}/${destination}`)?.metadata.resourceVersion === memory.secretRv;
+    if (!unchangedSinceWrite) {
+      const current = existing ? await this.deps.secrets.get(namespace, destination) : undefined;
+      if (current && secretMatches(current, { data, labels, annotations, type, owner })) {
+        memory.secretRv = current.metadata?.resourceVersion;
+      } else {
+        memory.secretRv = await this.deps.secrets.apply({ namespace, name: destination, type, labels, annotations, data, owner });
+        written = true;
+      }
+    }
+
+    const nowIso = new Date(now).toISOString();
+    const ready = `Secret ${destination} holds ${Object.keys(data).length} key(s) from ${describeSource(spec)}`;
+    const status: VaultSecretStatus = {
+      ...obj.status,
+      observedGeneration: meta.generation,
+      secretName: destination,
+      dataHmac: hmac,
+      kv: source.kv,
+      lastForceSync: meta.annotations?.[FORCE_SYNC_ANNOTATION] ?? obj.status?.lastForceSync,
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'Synced', message: ready, observedGeneration: meta.generation },
+        { type: 'Synced', status: 'True', reason: 'Synced', message: ready, observedGeneration: meta.generation },
+      ].reduce<Condition[]>((list, c) => setCondition(list, c as Omit<Condition, 'lastTransitionTime'>, now), obj.status?.conditions ?? []),
+    };
+    // lastSyncTime and nextSyncTime move only with a write that happens anyway: a refresh that finds nothing
+    // new must not cost a status write.
+    const changed = written || !sameStatus(obj.status, status);
+    if (changed || !obj.status?.lastSyncTime) {
+      status.lastSyncTime = nowIso;
+      const refresh = parseDuration(spec.refresh?.interval ?? '1h');
+      status.nextSyncTime = new Date(nextRefreshAt(now, refresh, stableJitter(meta.uid ?? meta.name))).toISOString();
+      await this.writeStatus(obj, status);
+    }
+    if (written) {
+      this.deps.events.emit(eventTarget(obj), 'Normal', 'SecretSynced',
+        `wrote ${Object.keys(data).length} key(s) to Secret ${destination} from ${describeSource(spec)} (${reason})`);
+    }
+    return written;
+  }
+
+  private async reportFailure(obj: VaultSecretObject, failure: SyncError, spec: VaultSecretSpec | undefined): Promise<void> {
+    const now = this.deps.clock.now();
+    const meta = obj.metadata;
+    let conditions = setCondition(obj.status?.conditions, { type: 'Synced', status: 'False', reason: failure.reason, message: failure.message, observedGeneration: meta.generation }, now);
+    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message, observedGeneration: meta.generation }, now);
+    // observedGeneration says which spec the conditions judge; the sync bookkeeping (dataHmac, lastSyncTime)
+    // still describes the last good sync.
+    const status: VaultSecretStatus = { ...obj.status, conditions, observedGeneration: meta.generation };
+    const alreadyReported = sameStatus(obj.status, status);
+    if (!alreadyReported) await this.writeStatus(obj, status);
+    // The recorder folds repeats into one Event with a count.
+    this.deps.events.emit(eventTarget(obj), 'Warning', failure.reason, failure.message);
+    void spec;
+  }
+
+  private async writeStatus(obj: VaultSecretObject, status: VaultSecretStatus): Promise<void> {
+    await this.deps.objects.patchStatus(ref(obj), status as Record<string, unknown>);
+  }
+
+  /** Adds the cleanup finalizer where deletion needs work the garbage collector cannot do. */
+  private async ensureFinalizer(obj: VaultSecretObject, spec: VaultSecretSpec): Promise<boolean> {
+    const needs = needsCleanup(spec);
+    const has = obj.metadata.finalizers?.includes(CLEANUP_FINALIZER) ?? false;
+    if (needs === has) return false;
+    const others = (obj.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER);
+    await this.deps.objects.setFinalizers(ref(obj), obj.metadata.resourceVersion ?? '', needs ? [...others, CLEANUP_FINALIZER] : others);
+    return true; // the update event brings the object back with the new resourceVersion
+  }
+
+  private async finalize(obj: VaultSecretObject, spec: VaultSecretSpec | undefined, log: Logger): Promise<void> {
+    if (!obj.metadata.finalizers?.includes(CLEANUP_FINALIZER)) return;
+    if (spec && needsCleanup(spec)) {
+      const destination = spec.destination?.name ?? obj.metadata.name;
+      // Merge mode: take back exactly the keys this operator applied; the Secret and its other keys stay.
+      await this.deps.secrets.withdraw(obj.metadata.namespace!, destination, spec.destination?.type ?? 'Opaque');
+      log.info({ secret: destination }, 'removed synced keys from merged Secret');
+    }
+    const others = obj.metadata.finalizers.filter((f) => f !== CLEANUP_FINALIZER);
+    await this.deps.objects.setFinalizers(ref(obj), obj.metadata.resourceVersion ?? '', others);
+  }
+}
+
+function needsCleanup(spec: VaultSecretSpec): boolean {
+  return (spec.destination?.creationPolicy ?? 'Owner') === 'Merge' && (spec.destination?.deletionPolicy ?? 'Delete') === 'Delete';
+}
+
+async function renderData(spec: VaultSecretSpec, source: SourceData, who: { namespace: string; name: string }): Promise<Record<string, Buffer>> {
+  const templates = spec.template?.data;
+  const hasTemplates = templates !== undefined && Object.keys(templates).length > 0;
+  const includeSource = hasTemplates ? (spec.template?.includeSourceKeys ?? false) : true;
+  const out: Record<string, Buffer> = {};
+  if (includeSource) for (const [k, v] of Object.entries(source)) out[k] = toBytes(v);
+  if (hasTemplates) Object.assign(out, await renderTemplates(templates, { secret: source, vaultSecret: who }));
+  const invalid = invalidSecretKeys(Object.keys(out));
+  if (invalid.length > 0) {
+    throw new SyncError('InvalidSecretKey',
+      `key(s) ${invalid.map((k) => JSON.stringify(k)).join(', ')} cannot be Secret keys (allowed: letters, digits, '-', '_', '.'); ` +
+      'rename them with spec.template.data', false);
+  }
+  return out;
+}
+
+function toSyncError(err: unknown, destination: string): SyncError {
+  if (err instanceof SyncError) return err;
+  if (err instanceof TemplateError) return new SyncError('TemplateError', `${err.message}; fix spec.template.data`, false);
+  const kube = classifyKubeError(err);
+  return new SyncError('KubernetesError', `writing Secret ${destination} failed: ${kube.kind}: ${kube.message}`, kube.kind !== 'Invalid' && kube.kind !== 'Forbidden');
+}
+
+function isOurs(secret: ObjectMeta, vs: ObjectMeta): boolean {
+  if (secret.ownerReferences?.some((o) => o.uid === vs.uid)) return true;
+  return secret.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && secret.labels?.[VAULTSECRET_LABEL] === vs.name;
+}
+
+function secretMatches(current: V1Secret, want: { data: Record<string, Buffer>; labels: Record<string, string>; annotations: Record<string, string>; type: string; owner?: { uid: string } }): boolean {
+  const applied = appliedDataKeys(current);
+  const ours = pickKeys(secretData(current), applied ?? Object.keys(want.data));
+  if (!sameData(ours, want.data)) return false;
+  if ((current.type ?? 'Opaque') !== want.type) return false;
+  for (const [k, v] of Object.entries(want.labels)) if (current.metadata?.labels?.[k] !== v) return false;
+  for (const [k, v] of Object.entries(want.annotations)) if (current.metadata?.annotations?.[k] !== v) return false;
+  if (want.owner && !current.metadata?.ownerReferences?.some((o) => o.uid === want.owner!.uid)) return false;
+  return true;
+}
+
+/** The data keys our field manager owns, from managedFields; undefined when we never applied. */
+function appliedDataKeys(secret: V1Secret): string[] | undefined {
+  const entry = secret.metadata?.managedFields?.find((m) => m.manager === FIELD_MANAGER && m.operation === 'Apply');
+  const data = (entry?.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.['f:data'];
+  if (!entry) return undefined;
+  return Object.keys(data ?? {}).filter((k) => k.startsWith('f:')).map((k) => k.slice(2));
+}
+
+function pickKeys(data: Record<string, Buffer>, keys: string[] | undefined): Record<string, Buffer> {
+  if (!keys) return data;
+  return Object.fromEntries(keys.filter((k) => data[k] !== undefined).map((k) => [k, data[k]!]));
+}
+
+/** Equal apart from the sync timestamps; key order is irrelevant (the API server returns keys sorted). */
+function sameStatus(a: VaultSecretStatus | undefined, b: VaultSecretStatus): boolean {
+  const strip = (s: VaultSecretStatus | undefined) => JSON.parse(JSON.stringify({ ...s, lastSyncTime: undefined, nextSyncTime: undefined }));
+  return isDeepStrictEqual(strip(a), strip(b));
+}
+
+function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.max(a, b);
+}
+
+function describeSource(spec: VaultSecretSpec): string {
+  const s = spec.source as { kv?: { mount: string; path: string }; kvMerge?: { sources: { mount: string; path: string }[] } };
+  if (s.kv) return `${s.kv.mount}/${s.kv.path}`;
+  if (s.kvMerge) return s.kvMerge.sources.map((x) => `${x.mount}/${x.path}`).join(' + ');
+  return 'Vault';
+}
+
+function ref(obj: VaultSecretObject): ResourceRef {
+  return { group: GROUP, version: VERSION, plural: VAULTSECRET_PLURAL, namespace: obj.metadata.namespace!, name: obj.metadata.name };
+}
+
+function eventTarget(obj: VaultSecretObject): EventTarget {
+  return { apiVersion: `${GROUP}/${VERSION}`, kind: VAULTSECRET_KIND, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid };
+}
+
+export { objectKey };

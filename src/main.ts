@@ -1,0 +1,145 @@
+// Composition root: the only place that reads the environment, builds the real adapters and starts
+// the controller. Everything below it gets its dependencies through constructors.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { GROUP, VERSION, VAULTSECRET_PLURAL, VAULTCONNECTION_PLURAL } from './api/index.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { VaultSecretController } from './controller/controller.ts';
+import { WorkQueue } from './controller/queue.ts';
+import { VaultSecretReconciler, type VaultSecretObject } from './controller/reconciler.ts';
+import { VaultSecretSource } from './controller/vaultSource.ts';
+import { CustomObjectStore } from './kube/customObjects.ts';
+import { isKubeNotFound } from './kube/errors.ts';
+import { KubeEventRecorder } from './kube/events.ts';
+import { ServiceAccountTokens } from './kube/identity.ts';
+import { ListWatch, type KubeObject } from './kube/listWatch.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretStore } from './kube/secrets.ts';
+import { systemClock } from './util/clock.ts';
+import { createLogger, type Logger } from './util/logger.ts';
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function inClusterNamespace(): string | undefined {
+  try {
+    return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The key for status.dataHmac lives in a Secret of the operator's namespace, made on first start. */
+async function hmacKey(core: CoreV1Api, config: Config, log: Logger): Promise<Buffer> {
+  const name = config.hmacKeySecret;
+  const namespace = config.operatorNamespace;
+  try {
+    const existing = await core.readNamespacedSecret({ name, namespace });
+    const key = existing.data?.key;
+    if (key) return Buffer.from(key, 'base64');
+  } catch (err) {
+    if (!isKubeNotFound(err)) throw err;
+  }
+  const key = randomBytes(32);
+  try {
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data: { key: key.toString('base64') } },
+    });
+    log.info({ secret: `${namespace}/${name}` }, 'created the HMAC key Secret for drift detection');
+    return key;
+  } catch (err) {
+    if ((err as { code?: number }).code === 409) return hmacKey(core, config, log); // another replica won the race
+    if (isKubeNotFound(err)) throw new Error(`the operator namespace ${namespace} does not exist (--operator-namespace / VSYNC_OPERATOR_NAMESPACE)`);
+    throw err;
+  }
+}
+
+function listen(server: Server, address: string): Promise<string> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')) || '0.0.0.0', Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const a = server.address() as { address: string; port: number };
+      resolve(`${a.address}:${a.port}`);
+    });
+  });
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(argv, env, inClusterNamespace());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vault-sync-operator: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.logLevel });
+  const clock = systemClock;
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+
+  const vaultSecrets = new ListWatch<VaultSecretObject>({ kc, path: `/apis/${GROUP}/${VERSION}/${VAULTSECRET_PLURAL}`, log: log.child({ watch: 'vaultsecrets' }) });
+  const vaultConnections = new ListWatch<KubeObject>({ kc, path: `/apis/${GROUP}/${VERSION}/${VAULTCONNECTION_PLURAL}`, log: log.child({ watch: 'vaultconnections' }) });
+  const secretMeta = new ListWatch<KubeObject>({
+    kc, path: '/api/v1/secrets', labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, metadataOnly: true, log: log.child({ watch: 'secrets' }),
+  });
+  const source = new VaultSecretSource({
+    log: log.child({ component: 'vault' }),
+    clock,
+    config,
+    connections: vaultConnections,
+    core,
+    tokens: new ServiceAccountTokens(core),
+  });
+  const reconciler = new VaultSecretReconciler({
+    clock,
+    log: log.child({ component: 'reconciler' }),
+    vaultSecrets,
+    secretMeta,
+    secrets: new SecretStore(core),
+    objects: new CustomObjectStore(custom),
+    events: new KubeEventRecorder(core, clock, log.child({ component: 'events' })),
+    source,
+    hmacKey: await hmacKey(core, config, log),
+    onSync: (o) => log.debug(o, o.result === 'unchanged' ? 'refresh found nothing new' : `sync ${o.result}`),
+  });
+  const queue = new WorkQueue({ clock });
+  const controller = new VaultSecretController({ log, queue, reconciler, vaultSecrets, vaultConnections, secretMeta, concurrency: config.concurrency });
+
+  let shuttingDown = false;
+  const health = createServer((req, res) => {
+    const ok = req.url === '/healthz' ? !shuttingDown : req.url === '/readyz' ? controller.synced && !shuttingDown : undefined;
+    res.statusCode = ok === undefined ? 404 : ok ? 200 : 503;
+    res.end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
+  });
+  const healthAddress = await listen(health, config.healthAddress);
+
+  await controller.start();
+  log.info({ health: healthAddress, concurrency: config.concurrency, operatorNamespace: config.operatorNamespace }, 'operator started');
+
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: finishing in-flight work');
+    await controller.stop();
+    await source.close();
+    health.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2), process.env).catch((err: unknown) => {
+    process.stderr.write(`vault-sync-operator failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

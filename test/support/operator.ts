@@ -1,0 +1,63 @@
+// Runs the operator as users run it: the same entry point the container image runs (src/main.ts), as a
+// separate process against the real API server and Vault. Its output is kept for assertions (no secret
+// may ever appear in it).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { kubeClients, stackEnv } from './stack.ts';
+
+export interface RunningOperator {
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly process: ChildProcess;
+}
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+export async function startOperator(opts: { env?: Record<string, string>; args?: string[]; namespace?: string } = {}): Promise<RunningOperator> {
+  const env = stackEnv();
+  const operatorNamespace = opts.namespace ?? 'vault-sync-system';
+  await kubeClients().core.createNamespace({ body: { metadata: { name: operatorNamespace } } }).catch((e: { code?: number }) => {
+    if (e.code !== 409) throw e;
+  });
+  let output = '';
+  const child = spawn(process.execPath, [MAIN, ...(opts.args ?? [])], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      KUBECONFIG: env.KUBECONFIG,
+      VSYNC_VAULT_ADDRESS: env.VAULT_ADDR,
+      VSYNC_OPERATOR_NAMESPACE: operatorNamespace,
+      VSYNC_LOG_LEVEL: 'debug',
+      VSYNC_HEALTH_ADDRESS: '127.0.0.1:0',
+      VSYNC_METRICS_ADDRESS: '127.0.0.1:0',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  // Ready once the informers have synced (the operator logs it).
+  const deadline = Date.now() + 30_000;
+  while (!/"msg":"operator started"/.test(output)) {
+    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode} before starting:\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`operator did not start within 30 s:\n${output}`);
+    }
+    await sleep(100);
+  }
+  return {
+    process: child,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

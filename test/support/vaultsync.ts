@@ -1,0 +1,117 @@
+// Helpers for VaultSecret integration tests: install the CRDs as a user would (kubectl apply), give a
+// namespace its own Vault role and policy, create VaultSecrets, wait for what a user would check.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import type { V1Secret } from '@kubernetes/client-node';
+import { KUBERNETES_AUTH_MOUNT, KV1_MOUNT, KV2_MOUNT } from '../../devstack/configure.ts';
+import { eventually, kubeClients, stackEnv, vaultAdmin } from './stack.ts';
+
+const run = promisify(execFile);
+export const GROUP = 'vaultsync.dev';
+export const VERSION = 'v1alpha1';
+const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
+
+export async function installCrds(): Promise<void> {
+  const kubectl = process.env.KUBECTL_BIN;
+  if (!kubectl) throw new Error('KUBECTL_BIN is not set: run the tests with `npm test`, which fetches kubectl');
+  await run(kubectl, ['apply', '--server-side', '--force-conflicts', '-f', CRDS], { env: { ...process.env, KUBECONFIG: stackEnv().KUBECONFIG } });
+  const { apiext } = kubeClients();
+  for (const name of [`vaultsecrets.${GROUP}`, `vaultconnections.${GROUP}`]) {
+    await eventually(`CRD ${name} established`, async () => {
+      const crd = await apiext.readCustomResourceDefinition({ name });
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    });
+  }
+}
+
+/**
+ * Gives namespace `ns` a Vault role (bound to its `default` ServiceAccount) whose policy reads only
+ * secret/<ns>/* (KV v2) and kv1/<ns>/* (KV v1): the per-team isolation a platform team would set up.
+ */
+export async function tenantRole(ns: string): Promise<string> {
+  const vault = vaultAdmin();
+  const role = `tenant-${ns}`;
+  await vault.putPolicy(role, [
+    `path "${KV2_MOUNT}/data/${ns}/*" { capabilities = ["read"] }`,
+    `path "${KV1_MOUNT}/${ns}/*" { capabilities = ["read"] }`,
+  ].join('\n'));
+  await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/${role}`, {
+    bound_service_account_names: ['default'],
+    bound_service_account_namespaces: [ns],
+    audience: 'vault',
+    token_policies: [role],
+    token_ttl: '20m',
+    token_max_ttl: '1h',
+  });
+  // The ServiceAccount controller creates `default` shortly after the namespace.
+  const { core } = kubeClients();
+  await eventually(`ServiceAccount ${ns}/default`, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
+  return role;
+}
+
+export async function putKv2(path: string, data: Record<string, unknown>): Promise<number> {
+  const res = await vaultAdmin().write(`${KV2_MOUNT}/data/${path}`, { data });
+  return res.data.version as number;
+}
+
+export async function putKv1(path: string, data: Record<string, unknown>): Promise<void> {
+  await vaultAdmin().write(`${KV1_MOUNT}/${path}`, data);
+}
+
+export function kubernetesAuth(role: string) {
+  return { auth: { kubernetes: { role } } };
+}
+
+export async function createVaultSecret(ns: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>) {
+  const { custom } = kubeClients();
+  return custom.createNamespacedCustomObject({
+    group: GROUP, version: VERSION, namespace: ns, plural: 'vaultsecrets',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'VaultSecret', metadata: { name, annotations }, spec },
+  });
+}
+
+export async function getVaultSecret(ns: string, name: string): Promise<any> {
+  const { custom } = kubeClients();
+  return custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'vaultsecrets', name });
+}
+
+export function condition(vs: any, type: string): { status: string; reason: string; message: string } | undefined {
+  return vs?.status?.conditions?.find((c: any) => c.type === type);
+}
+
+export async function waitForCondition(ns: string, name: string, type: string, status: string, reason?: string, timeoutMs = 30_000) {
+  return eventually(`VaultSecret ${ns}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, async () => {
+    const vs = await getVaultSecret(ns, name);
+    const c = condition(vs, type);
+    return c && c.status === status && (!reason || c.reason === reason) && vs.status.observedGeneration === vs.metadata.generation ? vs : undefined;
+  }, timeoutMs);
+}
+
+export async function readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
+  const { core } = kubeClients();
+  try {
+    return await core.readNamespacedSecret({ name, namespace: ns });
+  } catch (err: any) {
+    if (err.code === 404) return undefined;
+    throw err;
+  }
+}
+
+export function decoded(secret: V1Secret | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+}
+
+export async function waitForSecretData(ns: string, name: string, want: Record<string, string>, timeoutMs = 30_000) {
+  return eventually(`Secret ${ns}/${name} to hold ${JSON.stringify(Object.keys(want))}`, async () => {
+    const secret = await readSecret(ns, name);
+    const data = decoded(secret);
+    return Object.entries(want).every(([k, v]) => data[k] === v) ? secret : undefined;
+  }, timeoutMs);
+}
+
+export async function eventsFor(ns: string, name: string) {
+  const { core } = kubeClients();
+  const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+  return list.items;
+}
