@@ -92,12 +92,48 @@ export const KvMergeSourceSchema = z.object({
     'KV secrets to read and merge, 2 to 16. Later entries win on key conflicts.'),
 });
 
+export const DatabaseSourceSchema = z.object({
+  mount: vaultPath('mount').default('database').describe('Path the database secrets engine is mounted at. Default: database.'),
+  role: nonEmpty().describe('Database role. A dynamic role issues new credentials with a lease; a static role (static: true) has one account whose password Vault rotates.'),
+  static: z.boolean().default(false).describe(
+    'Read a static role (static-creds/<role>): the operator re-reads it right after Vault\'s next rotation. Default: false (dynamic role, creds/<role>).'),
+}).describe('Database credentials from Vault\'s database secrets engine, e.g. a PostgreSQL login per VaultSecret.');
+
+export const DYNAMIC_METHODS = ['GET', 'POST', 'PUT'] as const;
+
+export const DynamicSourceSchema = z.object({
+  path: vaultPath('path').describe('Vault API path that returns a secret with a lease, e.g. pki/issue/web or aws/creds/deploy.'),
+  method: z.enum(DYNAMIC_METHODS).default('GET').describe('HTTP method: GET for reads such as creds/<role>, POST or PUT for issue endpoints. Default: GET.'),
+  params: stringMap().optional().describe('Request body fields for POST/PUT (e.g. common_name, ttl); not secret, they are stored in the spec.'),
+}).describe('Any Vault endpoint that returns a leased secret (PKI certificates, cloud credentials, ...).');
+
 export const VaultSecretSourceSchema = withRules(z.object({
   kv: KvSourceSchema.optional().describe('One secret of a KV secrets engine (v1 or v2).'),
   kvMerge: KvMergeSourceSchema.optional().describe(
     'Several KV secrets merged into one set of keys; on a key present in more than one, the later entry wins.'),
-}), [exactlyOneOf(['kv', 'kvMerge'])])
-  .describe('What to read from Vault. Exactly one of kv or kvMerge.');
+  database: DatabaseSourceSchema.optional(),
+  dynamic: DynamicSourceSchema.optional(),
+}), [exactlyOneOf(['kv', 'kvMerge', 'database', 'dynamic'])])
+  .describe('What to read from Vault. Exactly one of kv, kvMerge, database or dynamic.');
+
+export const LeasePolicySchema = z.object({
+  renewFraction: z.number().min(0.1).max(0.9).default(0.67).describe(
+    'Renew a lease when this share of its TTL has passed (plus up to 10 % jitter). Default: 0.67.'),
+  revokeGracePeriod: duration('1s').default('5m').describe(
+    'How long superseded credentials stay valid after new ones were written, so consumers can pick them up; then they are revoked. Default: 5m.'),
+  revokeOnDelete: z.boolean().default(true).describe('Revoke the leases when the VaultSecret is deleted. Default: true.'),
+}).describe('How leases of dynamic sources (database, dynamic) are renewed, rotated and revoked.');
+
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+
+export const RolloutRestartTargetSchema = withRules(z.object({
+  kind: z.enum(WORKLOAD_KINDS).describe('Deployment, StatefulSet or DaemonSet.'),
+  name: objectName().optional().describe('Restart this workload. Exactly one of name or selector.'),
+  selector: z.object({
+    matchLabels: stringMap().describe('Restart every workload of the kind whose labels match all of these.'),
+  }).optional().describe('Restart workloads selected by label. Exactly one of name or selector.'),
+}), [exactlyOneOf(['name', 'selector'])])
+  .describe('A workload in this namespace restarted (rolling) after the Secret\'s credentials rotated.');
 
 // ---- destination, template, refresh ------------------------------------------------------------------
 
@@ -140,6 +176,10 @@ export const VaultSecretSpecSchema = z.object({
   destination: DestinationSchema.optional(),
   template: TemplateSchema.optional(),
   refresh: RefreshSchema.optional(),
+  leases: LeasePolicySchema.optional(),
+  rolloutRestartTargets: z.array(RolloutRestartTargetSchema).max(16).optional().describe(
+    'Workloads to restart after a rotation has been written (never on the first sync). Several rotations within a ' +
+    'minute cause one restart.'),
 }).describe('Desired state: read source from Vault (logging in as vault.auth says) and write it to destination.');
 
 // ---- status ------------------------------------------------------------------------------------------
@@ -148,6 +188,20 @@ export const SyncedKvSchema = z.object({
   mount: z.string().describe('KV mount read.'),
   path: z.string().describe('Path read.'),
   version: z.int().optional().describe('KV v2 version read; absent for KV v1.'),
+});
+
+export const LEASE_STATES = ['active', 'superseded'] as const;
+
+export const LeaseStatusSchema = z.object({
+  leaseId: z.string().describe('Vault lease ID.'),
+  issuedAt: z.string().meta({ format: 'date-time' }).describe('When the credentials were issued.'),
+  expiresAt: z.string().meta({ format: 'date-time' }).describe('When the lease expires unless renewed.'),
+  renewable: z.boolean().describe('Whether Vault allows renewing the lease.'),
+  ttlSeconds: z.int().min(0).describe('TTL granted by the last issue or renewal.'),
+  state: z.enum(LEASE_STATES).describe('active: its credentials are in the Secret; superseded: replaced, revoked after the grace period.'),
+  supersededAt: z.string().meta({ format: 'date-time' }).optional().describe('When newer credentials replaced it.'),
+  parentTokenExpiresAt: z.string().meta({ format: 'date-time' }).optional().describe(
+    'Expiry of the Vault token that issued the lease (as last known): the lease dies with it, so it is rotated before.'),
 });
 
 export const VaultSecretStatusSchema = z.object({
@@ -160,6 +214,11 @@ export const VaultSecretStatusSchema = z.object({
     'Keyed HMAC-SHA256 of the written data (the key is the operator\'s own): detects edits to the Secret without storing values.'),
   kv: z.array(SyncedKvSchema).optional().describe('The KV secrets and versions the current data came from.'),
   lastForceSync: z.string().optional().describe('Value of the vaultsync.dev/force-sync annotation handled last.'),
+  leases: z.array(LeaseStatusSchema).optional().describe(
+    'Every lease the operator holds for this VaultSecret: the active one and superseded ones awaiting revocation. A restarted operator resumes from here.'),
+  lastRotationTime: z.string().meta({ format: 'date-time' }).optional().describe('When new credentials were last written.'),
+  lastRestartTime: z.string().meta({ format: 'date-time' }).optional().describe('When rolloutRestartTargets were last restarted.'),
+  pendingRestartSince: z.string().meta({ format: 'date-time' }).optional().describe('A rotation awaits the debounced restart of rolloutRestartTargets since then.'),
 }).describe('Observed state, written by the operator.');
 
 export type ConnectionRef = z.output<typeof ConnectionRefSchema>;
@@ -172,6 +231,11 @@ export type KvSource = z.output<typeof KvSourceSchema>;
 export type KvMergeSource = z.output<typeof KvMergeSourceSchema>;
 export type VaultSecretSource = z.output<typeof VaultSecretSourceSchema>;
 export type Destination = z.output<typeof DestinationSchema>;
+export type DatabaseSource = z.output<typeof DatabaseSourceSchema>;
+export type DynamicSource = z.output<typeof DynamicSourceSchema>;
+export type LeasePolicy = z.output<typeof LeasePolicySchema>;
+export type RolloutRestartTarget = z.output<typeof RolloutRestartTargetSchema>;
+export type LeaseStatus = z.output<typeof LeaseStatusSchema>;
 export type CreationPolicy = (typeof CREATION_POLICIES)[number];
 export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
 export type VaultSecretSpec = z.output<typeof VaultSecretSpecSchema>;

@@ -193,6 +193,8 @@ const minimalVaultSecretSpecs = [
   { vault: { auth: { jwt: { role: 'app', serviceAccountName: 'app' } }, connectionRef: { name: 'vault' } }, source: { kvMerge: { sources: [kv, kv] } } },
   { vault: { auth: { appRole: { roleId: 'r', secretIdRef: { name: 's', key: 'id' } } } }, source: { kv } },
   { vault: { auth: { token: { secretRef: { name: 's' } } } }, source: { kv } },
+  { vault: { auth: { kubernetes: { role: 'app' } } }, source: { database: { role: 'app' } }, leases: {} },
+  { vault: { auth: { kubernetes: { role: 'app' } } }, source: { dynamic: { path: 'pki/issue/web' } }, rolloutRestartTargets: [{ kind: 'Deployment', name: 'web' }] },
 ];
 const minimalVaultConnectionSpecs = [
   { address: 'https://vault:8200', caBundleSecretRef: { name: 'ca' }, clientCertSecretRef: { name: 'tls' }, headers: {} },
@@ -232,6 +234,12 @@ test('the documented defaults', () => {
     'spec.destination.deletionPolicy': 'Delete',
     'spec.template.includeSourceKeys': false,
     'spec.refresh.interval': '1h',
+    'spec.source.database.mount': 'database',
+    'spec.source.database.static': false,
+    'spec.source.dynamic.method': 'GET',
+    'spec.leases.renewFraction': 0.67,
+    'spec.leases.revokeGracePeriod': '5m',
+    'spec.leases.revokeOnDelete': true,
   });
   const conn = specSchema('vaultconnections');
   assert.equal(at(conn, 'timeout').default, '30s');

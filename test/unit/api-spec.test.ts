@@ -38,8 +38,8 @@ test('valid VaultSecret specs are accepted', () => {
 
 test('invalid VaultSecret specs are rejected with the field path and what to fix', () => {
   const cases: [string, unknown, string][] = [
-    ['two sources', { vault, source: { kv, kvMerge: { sources: [kv, kv] } } }, 'spec.source: exactly one of kv or kvMerge must be set'],
-    ['empty source', { vault, source: {} }, 'spec.source: exactly one of kv or kvMerge must be set'],
+    ['two sources', { vault, source: { kv, kvMerge: { sources: [kv, kv] } } }, 'spec.source: exactly one of kv, kvMerge, database or dynamic must be set'],
+    ['empty source', { vault, source: {} }, 'spec.source: exactly one of kv, kvMerge, database or dynamic must be set'],
     ['no source', { vault }, 'spec.source: is required'],
     ['two auth methods', { vault: { auth: { kubernetes: { role: 'r' }, token: { secretRef: { name: 't' } } } }, source: { kv } },
       'spec.vault.auth: exactly one of kubernetes, jwt, appRole or token must be set'],
@@ -87,6 +87,7 @@ test('every CEL rule message of the CRDs is produced by zod too', () => {
     parseVaultSecretSpec({ vault: { auth: {} }, source: { kv } }),
     parseVaultSecretSpec({ vault: { auth: { jwt: { role: 'r', audiences: ['x'] } } }, source: { kv: { ...kv, version: 1, kvVersion: 1 } }, refresh: { interval: '1s' } }),
     parseVaultConnectionSpec({ address: 'ftp://vault', headers: { 'X-Vault-Token': 't' }, timeout: '1ms' }),
+    parseVaultSecretSpec({ vault, source: { database: { role: 'r' } }, rolloutRestartTargets: [{ kind: 'Deployment' }] }),
   ].map((r) => (r.ok ? '' : r.message)).join('; ');
   for (const message of messages) assert.ok(produced.includes(message), `no zod error reads "${message}"`);
 });
