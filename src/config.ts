@@ -24,6 +24,11 @@ export const ConfigSchema = z.object({
   hmacKeySecret: z.string().min(1).default('vault-sync-operator-hmac'),
   healthAddress: z.string().regex(/^[^:]*:\d+$/, 'host:port').default('0.0.0.0:8081'),
   metricsAddress: z.string().regex(/^[^:]*:\d+$/, 'host:port').default('0.0.0.0:8080'),
+  leaderElect: z.enum(['true', 'false']).default('true').transform((v) => v === 'true').describe('run leader election (only the leader reconciles)'),
+  leaderElectionLease: z.string().min(1).default('vault-sync-operator-leader'),
+  leaseDuration: duration.default('15s'),
+  renewDeadline: duration.default('10s'),
+  retryPeriod: duration.default('2s'),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -41,6 +46,11 @@ const SOURCES: Record<keyof Config, { flag: string; env: string }> = {
   hmacKeySecret: { flag: 'hmac-key-secret', env: 'VSYNC_HMAC_KEY_SECRET' },
   healthAddress: { flag: 'health-address', env: 'VSYNC_HEALTH_ADDRESS' },
   metricsAddress: { flag: 'metrics-address', env: 'VSYNC_METRICS_ADDRESS' },
+  leaderElect: { flag: 'leader-elect', env: 'VSYNC_LEADER_ELECT' },
+  leaderElectionLease: { flag: 'leader-election-lease', env: 'VSYNC_LEADER_ELECTION_LEASE' },
+  leaseDuration: { flag: 'lease-duration', env: 'VSYNC_LEASE_DURATION' },
+  renewDeadline: { flag: 'renew-deadline', env: 'VSYNC_RENEW_DEADLINE' },
+  retryPeriod: { flag: 'retry-period', env: 'VSYNC_RETRY_PERIOD' },
 };
 
 export class ConfigError extends Error {}

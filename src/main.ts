@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, VAULTSECRET_PLURAL, VAULTCONNECTION_PLURAL } from './api/index.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -10,10 +11,13 @@ import { VaultSecretController } from './controller/controller.ts';
 import { WorkQueue } from './controller/queue.ts';
 import { VaultSecretReconciler, type VaultSecretObject } from './controller/reconciler.ts';
 import { VaultSecretSource } from './controller/vaultSource.ts';
+import { parseDuration } from './api/index.ts';
 import { CustomObjectStore } from './kube/customObjects.ts';
 import { isKubeNotFound } from './kube/errors.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { ServiceAccountTokens } from './kube/identity.ts';
+import { LeaderElector } from './kube/leaderElection.ts';
+import { OperatorMetrics } from './metrics/metrics.ts';
 import { ListWatch, type KubeObject } from './kube/listWatch.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretStore } from './kube/secrets.ts';
 import { systemClock } from './util/clock.ts';
@@ -84,6 +88,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
 
+  const metrics = new OperatorMetrics({ clock, log: log.child({ component: 'metrics' }) });
+  const onWrite = (verb: 'create' | 'patch' | 'apply' | 'delete', resource: string) => metrics.recordKubeWrite(verb, resource);
+
   const vaultSecrets = new ListWatch<VaultSecretObject>({ kc, path: `/apis/${GROUP}/${VERSION}/${VAULTSECRET_PLURAL}`, log: log.child({ watch: 'vaultsecrets' }) });
   const vaultConnections = new ListWatch<KubeObject>({ kc, path: `/apis/${GROUP}/${VERSION}/${VAULTCONNECTION_PLURAL}`, log: log.child({ watch: 'vaultconnections' }) });
   const secretMeta = new ListWatch<KubeObject>({
@@ -96,21 +103,37 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     connections: vaultConnections,
     core,
     tokens: new ServiceAccountTokens(core),
+    onVaultRequest: (info) => metrics.recordVaultRequest(info),
+    onTokenRenewal: (_identity, outcome) => metrics.recordTokenRenewal(outcome),
   });
   const reconciler = new VaultSecretReconciler({
     clock,
     log: log.child({ component: 'reconciler' }),
     vaultSecrets,
     secretMeta,
-    secrets: new SecretStore(core),
-    objects: new CustomObjectStore(custom),
-    events: new KubeEventRecorder(core, clock, log.child({ component: 'events' })),
+    secrets: new SecretStore(core, onWrite),
+    objects: new CustomObjectStore(custom, onWrite),
+    events: new KubeEventRecorder(core, clock, log.child({ component: 'events' }), onWrite),
     source,
     hmacKey: await hmacKey(core, config, log),
-    onSync: (o) => log.debug(o, o.result === 'unchanged' ? 'refresh found nothing new' : `sync ${o.result}`),
+    onSync: (o) => {
+      metrics.recordSync(o);
+      log.debug(o, o.result === 'unchanged' ? 'refresh found nothing new' : `sync ${o.result}`);
+    },
   });
-  const queue = new WorkQueue({ clock });
-  const controller = new VaultSecretController({ log, queue, reconciler, vaultSecrets, vaultConnections, secretMeta, concurrency: config.concurrency });
+  const queue = new WorkQueue({
+    clock,
+    onDequeue: (_key, waitedMs, priority) => metrics.observeQueueWait(waitedMs, priority),
+  });
+  const controller = new VaultSecretController({
+    log, queue, reconciler, vaultSecrets, vaultConnections, secretMeta, concurrency: config.concurrency,
+    onReconciled: (ms, result) => metrics.observeReconcile(ms, result),
+  });
+  const gauges = setInterval(() => {
+    metrics.setQueueDepth(queue.depth());
+    metrics.setInFlight(queue.inFlight());
+  }, 1000);
+  gauges.unref();
 
   let shuttingDown = false;
   const health = createServer((req, res) => {
@@ -119,17 +142,53 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     res.end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
   });
   const healthAddress = await listen(health, config.healthAddress);
+  const metricsServer = await metrics.serve(config.metricsAddress);
 
   await controller.start();
-  log.info({ health: healthAddress, concurrency: config.concurrency, operatorNamespace: config.operatorNamespace }, 'operator started');
+  const identity = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  let elector: LeaderElector | undefined;
+  if (config.leaderElect) {
+    elector = new LeaderElector({
+      kc,
+      namespace: config.operatorNamespace,
+      name: config.leaderElectionLease,
+      identity,
+      leaseDurationMs: parseDuration(config.leaseDuration),
+      renewDeadlineMs: parseDuration(config.renewDeadline),
+      retryPeriodMs: parseDuration(config.retryPeriod),
+      clock,
+      log: log.child({ component: 'leader-election' }),
+      onStartedLeading: () => {
+        log.info({ identity }, 'leading: reconciling');
+        metrics.setLeader(true);
+        controller.startProcessing();
+      },
+      // A replica that lost the Lease may have work in flight that another now repeats; exiting is the
+      // only way to be sure it stops writing (controller-runtime does the same).
+      onStoppedLeading: () => {
+        metrics.setLeader(false);
+        log.error({ identity }, 'lost leadership; exiting so that only the new leader writes');
+        process.exit(1);
+      },
+      onNewLeader: (leader) => log.info({ leader }, 'leader observed'),
+    });
+    elector.start();
+  } else {
+    metrics.setLeader(true);
+    controller.startProcessing();
+  }
+  log.info({ health: healthAddress, metrics: metricsServer.address, identity, leaderElection: config.leaderElect, concurrency: config.concurrency, operatorNamespace: config.operatorNamespace }, 'operator started');
 
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info({ signal }, 'shutting down: finishing in-flight work');
     await controller.stop();
+    await elector?.release().catch((err: unknown) => log.warn({ err: String(err) }, 'could not release the leader Lease'));
     await source.close();
+    clearInterval(gauges);
     health.close();
+    await metricsServer.close();
     log.info('stopped');
     process.exit(0);
   };

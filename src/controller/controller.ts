@@ -16,6 +16,7 @@ export interface ControllerDeps {
   vaultConnections: ListWatch<KubeObject>;
   secretMeta: ListWatch<KubeObject>;
   concurrency: number;
+  onReconciled?: (durationMs: number, result: 'success' | 'error') => void;
 }
 
 export class VaultSecretController {
@@ -48,7 +49,22 @@ export class VaultSecretController {
     });
     await Promise.all([secretMeta.start(), vaultConnections.start()]);
     await vaultSecrets.start();
-    queue.start((key) => reconciler.reconcile(key), this.deps.concurrency);
+  }
+
+  /** Starts reconciling; called once this replica leads, so a standby keeps warm caches but writes nothing. */
+  startProcessing(): void {
+    const { queue, reconciler, onReconciled } = this.deps;
+    queue.start(async (key) => {
+      const started = Date.now();
+      try {
+        const result = await reconciler.reconcile(key);
+        onReconciled?.(Date.now() - started, 'success');
+        return result;
+      } catch (err) {
+        onReconciled?.(Date.now() - started, 'error');
+        throw err;
+      }
+    }, this.deps.concurrency);
   }
 
   async stop(): Promise<void> {

@@ -13,7 +13,7 @@ import { mergeSources, selectKeys, type SourceData } from '../render/secretData.
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import {
-  VaultClient, VaultTokenManager, isVaultError, readKv, unrefTimers,
+  VaultClient, VaultTokenManager, isVaultError, readDynamic, readKv, renewLease, revokeLease, unrefTimers,
   type VaultConnection, type VaultLogin, type VaultRequestInfo, type RenewalOutcome,
 } from '../vault/index.ts';
 import type { SecretSource, SourceResult } from './reconciler.ts';
@@ -53,19 +53,7 @@ export class VaultSecretSource implements SecretSource {
   }
 
   async read(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<SourceResult> {
-    const { key, connection } = await this.resolveConnection(target.namespace, spec);
-    const entry = this.entryFor(key, connection);
-    const vaultNamespace = spec.vault?.namespace ?? connection.namespace;
-    const { identityKey, login, describe } = this.loginFor(target.namespace, spec, vaultNamespace);
-
-    let token: string;
-    try {
-      token = await entry.tokens.getToken(`${key}|${identityKey}`, login);
-    } catch (err) {
-      if (err instanceof SyncError) throw err;
-      throw this.loginFailure(err, describe, connection.address);
-    }
-
+    const { entry, token, tokenKey, vaultNamespace, describe } = await this.session(target, spec);
     const sources = kvSources(spec);
     const results: SourceData[] = [];
     const versions: SourceResult['kv'] = [];
@@ -85,7 +73,7 @@ export class VaultSecretSource implements SecretSource {
         if (err instanceof SyncError) throw err;
         if (isVaultError(err) && err.kind === 'Denied') {
           // A revoked or expired token looks like a policy denial; the next attempt logs in afresh.
-          entry.tokens.invalidate(`${key}|${identityKey}`, token);
+          entry.tokens.invalidate(tokenKey, token);
         }
         throw this.readFailure(err, `${source.mount}/${source.path}`, describe);
       }
@@ -93,9 +81,70 @@ export class VaultSecretSource implements SecretSource {
     return { data: mergeSources(results), kv: versions };
   }
 
-  /** The parent token's expiry for an identity; dynamic leases die with it. */
-  tokenExpiry(connectionKey: string, identityKey: string): number | undefined {
-    return this.entries.get(connectionKey)?.tokens.tokenInfo(`${connectionKey}|${identityKey}`)?.expiresAt;
+  /**
+   * Issues new credentials from a database or dynamic source. Returns the lease and the expiry of the
+   * token that issued it, because the lease dies with that token.
+   */
+  async issue(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<IssuedSecret> {
+    const session = await this.session(target, spec);
+    const request = dynamicRequest(spec);
+    try {
+      const secret = await readDynamic(session.entry.client, session.token, { ...request, namespace: session.vaultNamespace });
+      const parentTokenExpiresAt = session.entry.tokens.tokenInfo(session.tokenKey)?.expiresAt;
+      const now = this.deps.clock.now();
+      return {
+        data: secret.data,
+        lease: secret.leaseId
+          ? { leaseId: secret.leaseId, leaseDurationSeconds: secret.leaseDurationSeconds, renewable: secret.renewable, issuedAt: now }
+          : undefined,
+        // Static database roles answer with the time until Vault rotates the password.
+        ttlSeconds: typeof secret.data.ttl === 'number' ? secret.data.ttl : secret.leaseDurationSeconds,
+        parentTokenExpiresAt: parentTokenExpiresAt !== undefined && Number.isFinite(parentTokenExpiresAt) ? parentTokenExpiresAt : undefined,
+      };
+    } catch (err) {
+      if (isVaultError(err) && err.kind === 'Denied') session.entry.tokens.invalidate(session.tokenKey, session.token);
+      throw this.readFailure(err, request.path, session.describe);
+    }
+  }
+
+  async renew(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec, leaseId: string, incrementSeconds: number) {
+    const session = await this.session(target, spec);
+    try {
+      return await renewLease(session.entry.client, session.token, leaseId, incrementSeconds, { namespace: session.vaultNamespace });
+    } catch (err) {
+      throw this.readFailure(err, `lease ${leaseId} (renew)`, session.describe);
+    }
+  }
+
+  async revoke(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec, leaseId: string): Promise<void> {
+    const session = await this.session(target, spec);
+    try {
+      await revokeLease(session.entry.client, session.token, leaseId, { namespace: session.vaultNamespace });
+    } catch (err) {
+      throw this.readFailure(err, `lease ${leaseId} (revoke)`, session.describe);
+    }
+  }
+
+  /** Expiry of the token this VaultSecret's identity currently uses, if logged in. */
+  async parentTokenExpiry(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<number | undefined> {
+    const session = await this.session(target, spec);
+    const at = session.entry.tokens.tokenInfo(session.tokenKey)?.expiresAt;
+    return at !== undefined && Number.isFinite(at) ? at : undefined;
+  }
+
+  private async session(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec) {
+    const { key, connection } = await this.resolveConnection(target.namespace, spec);
+    const entry = this.entryFor(key, connection);
+    const vaultNamespace = spec.vault?.namespace ?? connection.namespace;
+    const { identityKey, login, describe } = this.loginFor(target.namespace, spec, vaultNamespace);
+    const tokenKey = `${key}|${identityKey}`;
+    try {
+      const token = await entry.tokens.getToken(tokenKey, login);
+      return { entry, token, tokenKey, vaultNamespace, describe };
+    } catch (err) {
+      if (err instanceof SyncError) throw err;
+      throw this.loginFailure(err, describe, connection.address);
+    }
   }
 
   async close(): Promise<void> {
@@ -301,6 +350,24 @@ export class VaultSecretSource implements SecretSource {
         return new SyncError('VaultUnreachable', `Vault is unreachable (${err.code ?? err.status ?? err.kind}) reading ${where}; the Secret keeps its last data`, true);
     }
   }
+}
+
+export interface IssuedSecret {
+  data: Record<string, unknown>;
+  lease?: { leaseId: string; leaseDurationSeconds: number; renewable: boolean; issuedAt: number };
+  ttlSeconds: number;
+  parentTokenExpiresAt?: number;
+}
+
+function dynamicRequest(spec: VaultSecretSpec): { path: string; method: 'GET' | 'POST' | 'PUT'; params?: Record<string, string> } {
+  const { database, dynamic } = spec.source;
+  if (database) return { path: `${database.mount}/${database.static ? 'static-creds' : 'creds'}/${database.role}`, method: 'GET' };
+  if (dynamic) return { path: dynamic.path, method: dynamic.method, params: dynamic.method === 'GET' ? undefined : dynamic.params };
+  throw new SyncError('InvalidSpec', 'spec.source is not a database or dynamic source', false);
+}
+
+export function isDynamicSpec(spec: VaultSecretSpec): boolean {
+  return spec.source.database !== undefined || spec.source.dynamic !== undefined;
 }
 
 function kvSources(spec: VaultSecretSpec): KvSourceSpec[] {

@@ -1,6 +1,7 @@
 // VaultSecret and VaultConnection writes: status through the /status subresource and finalizers with
 // optimistic concurrency (the patch carries the resourceVersion it was computed from).
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
+import type { KubeWriteObserver } from './secrets.ts';
 
 export interface ResourceRef {
   group: string;
@@ -12,12 +13,15 @@ export interface ResourceRef {
 
 export class CustomObjectStore {
   private readonly api: CustomObjectsApi;
-  constructor(api: CustomObjectsApi) {
+  private readonly onWrite: KubeWriteObserver;
+  constructor(api: CustomObjectsApi, onWrite: KubeWriteObserver = () => undefined) {
     this.api = api;
+    this.onWrite = onWrite;
   }
 
   /** Replaces the status with a JSON merge patch; null values remove fields. */
   async patchStatus(ref: ResourceRef, status: Record<string, unknown>): Promise<void> {
+    this.onWrite('patch', `${ref.plural}/status`);
     await this.api.patchNamespacedCustomObjectStatus(
       { ...ref, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -25,6 +29,7 @@ export class CustomObjectStore {
   }
 
   async setFinalizers(ref: ResourceRef, resourceVersion: string, finalizers: string[]): Promise<void> {
+    this.onWrite('patch', ref.plural);
     await this.api.patchNamespacedCustomObject(
       { ...ref, body: { metadata: { resourceVersion, finalizers } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),

@@ -4,6 +4,7 @@
 import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import type { KubeWriteObserver } from './secrets.ts';
 
 export interface EventTarget {
   apiVersion: string;
@@ -34,8 +35,11 @@ export class KubeEventRecorder implements EventSink {
   private readonly component: string;
   private readonly dedupWindowMs = 10 * 60_000;
 
-  constructor(core: CoreV1Api, clock: Clock, log: Logger, component = 'vault-sync-operator') {
+  private readonly onWrite: KubeWriteObserver;
+
+  constructor(core: CoreV1Api, clock: Clock, log: Logger, onWrite: KubeWriteObserver = () => undefined, component = 'vault-sync-operator') {
     this.core = core;
+    this.onWrite = onWrite;
     this.clock = clock;
     this.log = log;
     this.component = component;
@@ -54,6 +58,7 @@ export class KubeEventRecorder implements EventSink {
     if (seen && now - seen.at < this.dedupWindowMs) {
       seen.count++;
       seen.at = now;
+      this.onWrite('patch', 'events');
       await this.core.patchNamespacedEvent({
         name: seen.name,
         namespace: target.namespace,
@@ -61,6 +66,7 @@ export class KubeEventRecorder implements EventSink {
       }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
       return;
     }
+    this.onWrite('create', 'events');
     const name = `${target.name}.${now.toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
     await this.core.createNamespacedEvent({
       namespace: target.namespace,

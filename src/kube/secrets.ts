@@ -28,10 +28,15 @@ export interface DesiredSecret {
   owner?: OwnerReference;
 }
 
+/** Counts writes for metrics: a refresh that changes nothing must show none. */
+export type KubeWriteObserver = (verb: 'create' | 'patch' | 'apply' | 'delete', resource: string) => void;
+
 export class SecretStore {
   private readonly core: CoreV1Api;
-  constructor(core: CoreV1Api) {
+  private readonly onWrite: KubeWriteObserver;
+  constructor(core: CoreV1Api, onWrite: KubeWriteObserver = () => undefined) {
     this.core = core;
+    this.onWrite = onWrite;
   }
 
   async get(namespace: string, name: string): Promise<V1Secret | undefined> {
@@ -60,6 +65,7 @@ export class SecretStore {
       type: desired.type,
       data: Object.fromEntries(Object.entries(desired.data).map(([k, v]) => [k, v.toString('base64')])),
     };
+    this.onWrite('apply', 'secrets');
     const res = await this.core.patchNamespacedSecret(
       { name: desired.name, namespace: desired.namespace, body, fieldManager: FIELD_MANAGER, force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -70,6 +76,7 @@ export class SecretStore {
   /** Removes everything this operator applied to a Secret it does not own (merge mode cleanup). */
   async withdraw(namespace: string, name: string, type: string): Promise<void> {
     try {
+      this.onWrite('apply', 'secrets');
       await this.core.patchNamespacedSecret(
         { name, namespace, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type }, fieldManager: FIELD_MANAGER, force: true },
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -81,6 +88,7 @@ export class SecretStore {
 
   async delete(namespace: string, name: string): Promise<void> {
     try {
+      this.onWrite('delete', 'secrets');
       await this.core.deleteNamespacedSecret({ name, namespace });
     } catch (err) {
       if (!isKubeNotFound(err)) throw err;
