@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { CRD_DIR, renderCrdFiles } from '../../scripts/gen-crds.ts';
+import { CHART_CRDS_TEMPLATE, CRD_DIR, renderChartCrdsTemplate, renderCrdFiles } from '../../scripts/gen-crds.ts';
 import {
   buildCrds, VaultConnectionSpecSchema, VaultSecretSpecSchema, type CustomResourceDefinition,
 } from '../../src/api/index.ts';
@@ -44,6 +44,11 @@ test('crds/ holds exactly the generated CRDs (run `npm run gen:crds` after chang
   for (const [name, text] of expected) {
     assert.ok(readFileSync(CRD_DIR + name, 'utf8') === text, `crds/${name} is stale: run \`npm run gen:crds\``);
   }
+});
+
+test('the chart\'s templates/crds.yaml holds the same generated CRDs (run `npm run gen:crds` after changing src/api)', () => {
+  assert.ok(readFileSync(CHART_CRDS_TEMPLATE, 'utf8') === renderChartCrdsTemplate(),
+    'charts/vault-sync-operator/templates/crds.yaml is stale: run `npm run gen:crds`');
 });
 
 // ---- structural ------------------------------------------------------------------------------------------
