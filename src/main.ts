@@ -4,13 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, VAULTSECRET_PLURAL, VAULTCONNECTION_PLURAL } from './api/index.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { VaultSecretController } from './controller/controller.ts';
 import { WorkQueue } from './controller/queue.ts';
 import { VaultSecretReconciler, type VaultSecretObject } from './controller/reconciler.ts';
 import { VaultSecretSource } from './controller/vaultSource.ts';
+import { WorkloadRestarter } from './controller/workloads.ts';
 import { parseDuration } from './api/index.ts';
 import { CustomObjectStore } from './kube/customObjects.ts';
 import { isKubeNotFound } from './kube/errors.ts';
@@ -115,6 +116,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     objects: new CustomObjectStore(custom, onWrite),
     events: new KubeEventRecorder(core, clock, log.child({ component: 'events' }), onWrite),
     source,
+    dynamic: source,
+    restarter: new WorkloadRestarter(kc.makeApiClient(AppsV1Api), onWrite),
+    onRotation: () => metrics.recordRotation(),
+    onRevocation: (result) => metrics.recordRevocation(result),
+    onRestart: (kind) => metrics.recordRolloutRestart(kind),
     hmacKey: await hmacKey(core, config, log),
     onSync: (o) => {
       metrics.recordSync(o);
@@ -128,6 +134,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const controller = new VaultSecretController({
     log, queue, reconciler, vaultSecrets, vaultConnections, secretMeta, concurrency: config.concurrency,
     onReconciled: (ms, result) => metrics.observeReconcile(ms, result),
+  });
+  metrics.trackLeaseExpiries(function* () {
+    for (const vs of vaultSecrets.list()) for (const lease of vs.status?.leases ?? []) yield Date.parse(lease.expiresAt);
   });
   const gauges = setInterval(() => {
     metrics.setQueueDepth(queue.depth());

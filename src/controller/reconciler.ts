@@ -2,7 +2,9 @@
 // events). A refresh that finds nothing new writes nothing to Kubernetes.
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Secret } from '@kubernetes/client-node';
-import { GROUP, VERSION, VAULTSECRET_PLURAL, VAULTSECRET_KIND, parseDuration, parseVaultSecretSpec, type VaultSecretSpec } from '../api/index.ts';
+import {
+  GROUP, VERSION, VAULTSECRET_PLURAL, VAULTSECRET_KIND, parseDuration, parseVaultSecretSpec, type VaultSecretSpec, type VaultSecretStatus,
+} from '../api/index.ts';
 import type { CustomObjectStore, ResourceRef } from '../kube/customObjects.ts';
 import { classifyKubeError } from '../kube/errors.ts';
 import type { EventSink, EventTarget } from '../kube/events.ts';
@@ -17,20 +19,15 @@ import type { Logger } from '../util/logger.ts';
 import { setCondition, type Condition } from './conditions.ts';
 import { decideSync, nextRefreshAt, stableJitter, type SecretState, type SyncReason } from './decide.ts';
 import { SyncError } from './syncError.ts';
+import { DynamicSecretSync, type DynamicSource } from './dynamicSync.ts';
+import type { IssueReason } from './leasePlan.ts';
+import { isDynamicSpec } from './vaultSource.ts';
+import type { WorkloadRestarter } from './workloads.ts';
 
 export const FORCE_SYNC_ANNOTATION = 'vaultsync.dev/force-sync';
 export const CLEANUP_FINALIZER = 'vaultsync.dev/cleanup';
 
-export interface VaultSecretStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  secretName?: string;
-  lastSyncTime?: string;
-  nextSyncTime?: string;
-  dataHmac?: string;
-  kv?: { mount: string; path: string; version?: number }[];
-  lastForceSync?: string;
-}
+export type { VaultSecretStatus };
 
 export interface VaultSecretObject extends KubeObject {
   spec?: unknown;
@@ -62,12 +59,24 @@ export interface ReconcilerDeps {
   events: EventSink;
   source: SecretSource;
   hmacKey: Buffer;
+  /** Issues, renews and revokes leases for database and dynamic sources. */
+  dynamic?: DynamicSource;
+  restarter?: WorkloadRestarter;
+  onRotation?: () => void;
+  onRevocation?: (result: 'revoked' | 'failed') => void;
+  onRestart?: (kind: string) => void;
   /** Outcome hook for metrics. */
-  onSync?: (outcome: { reason: SyncReason; result: 'written' | 'unchanged' | 'failed'; failure?: string }) => void;
+  onSync?: (outcome: { reason: string; result: 'written' | 'unchanged' | 'failed'; failure?: string }) => void;
 }
 
 interface Memory {
   lastSyncAt?: number;
+  /**
+   * resourceVersion of our last status write. Until the watch cache shows it, the cached status is older
+   * than what we know, and acting on it could issue credentials twice (the controller-runtime
+   * "expectations" pattern).
+   */
+  expectRv?: string;
   /** resourceVersion of the Secret as last written or verified by us. */
   secretRv?: string;
   failed: boolean;
@@ -77,8 +86,34 @@ export class VaultSecretReconciler {
   private readonly deps: ReconcilerDeps;
   private readonly memory = new Map<string, Memory>();
 
+  private readonly dynamicSync: DynamicSecretSync | undefined;
+
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    this.dynamicSync = deps.dynamic && deps.restarter ? new DynamicSecretSync({
+      clock: deps.clock,
+      log: deps.log,
+      source: deps.dynamic,
+      secrets: deps.secrets,
+      events: deps.events,
+      restarter: deps.restarter,
+      hmacKey: deps.hmacKey,
+      writeStatus: (obj, status) => this.writeStatus(obj, status),
+      writeSecret: (obj, spec, raw) => this.writeIssued(obj, spec, raw),
+      onRotation: deps.onRotation,
+      onRevocation: deps.onRevocation,
+      onRestart: deps.onRestart,
+    }) : undefined;
+  }
+
+  private async writeIssued(obj: VaultSecretObject, spec: VaultSecretSpec, raw: Record<string, unknown>): Promise<Record<string, Buffer>> {
+    const meta = obj.metadata;
+    const destination = spec.destination?.name ?? meta.name;
+    const data = await renderData(spec, raw, { namespace: meta.namespace!, name: meta.name });
+    const memory = this.memory.get(objectKey(meta)) ?? { failed: false };
+    this.memory.set(objectKey(meta), memory);
+    await this.writeDestination(obj, spec, destination, data, dataHmac(this.deps.hmacKey, data), memory);
+    return data;
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -106,6 +141,10 @@ export class VaultSecretReconciler {
     const now = this.deps.clock.now();
     const memory = this.memory.get(key) ?? { failed: false };
     this.memory.set(key, memory);
+    if (memory.expectRv !== undefined) {
+      if (olderThan(meta.resourceVersion, memory.expectRv)) return { requeueAfterMs: 200 };
+      memory.expectRv = undefined;
+    }
     const destination = spec.destination?.name ?? meta.name;
     const refreshIntervalMs = parseDuration(spec.refresh?.interval ?? '1h');
     const status = obj.status ?? {};
@@ -113,6 +152,10 @@ export class VaultSecretReconciler {
     const statusSyncAt = status.lastSyncTime ? Date.parse(status.lastSyncTime) : undefined;
     const lastSyncAt = maxDefined(statusSyncAt, memory.lastSyncAt);
     const secretState = await this.secretState(meta.namespace!, destination, status, memory);
+
+    if (isDynamicSpec(spec)) return this.reconcileDynamic(obj, spec, {
+      memory, now, secretState, syncedOk: syncedOk === true, key,
+    });
 
     const decision = decideSync({
       now,
@@ -145,6 +188,37 @@ export class VaultSecretReconciler {
     }
   }
 
+  private async reconcileDynamic(obj: VaultSecretObject, spec: VaultSecretSpec, ctx: { memory: Memory; now: number; secretState: SecretState; syncedOk: boolean; key: string }): Promise<ReconcileResult> {
+    if (!this.dynamicSync) throw new Error('dynamic sources are not wired');
+    const meta = obj.metadata;
+    const status = obj.status ?? {};
+    const force = meta.annotations?.[FORCE_SYNC_ANNOTATION];
+    let issueNow: IssueReason | undefined;
+    if ((status.leases?.length ?? 0) > 0 || status.dataHmac) {
+      if (ctx.syncedOk && status.observedGeneration !== meta.generation) issueNow = 'SpecChanged';
+      else if (force !== undefined && force !== status.lastForceSync) issueNow = 'ForceSync';
+      else if (ctx.secretState === 'missing') issueNow = 'SecretMissing';
+      else if (ctx.secretState === 'changed') issueNow = 'SecretChanged';
+    }
+    try {
+      const target: VaultSecretObject = force !== undefined && force !== status.lastForceSync
+        ? { ...obj, status: { ...status, lastForceSync: force } } : obj;
+      const nextAt = await this.dynamicSync.sync(target, spec, stableJitter(meta.uid ?? ctx.key), issueNow);
+      ctx.memory.failed = false;
+      ctx.memory.lastSyncAt = ctx.now;
+      this.deps.onSync?.({ reason: issueNow ?? 'Refresh', result: 'written' });
+      return { requeueAfterMs: Math.max(500, nextAt - this.deps.clock.now()) };
+    } catch (err) {
+      const failure = toSyncError(err, spec.destination?.name ?? meta.name);
+      ctx.memory.failed = true;
+      this.deps.onSync?.({ reason: issueNow ?? 'Refresh', result: 'failed', failure: failure.reason });
+      this.deps.log.warn({ vaultSecret: ctx.key, reason: failure.reason, message: failure.message }, 'dynamic sync failed');
+      await this.reportFailure(obj, failure, spec);
+      if (failure.transient) throw failure;
+      return { requeueAfterMs: 60_000 };
+    }
+  }
+
   /** Is the destination as we left it? Decided from the metadata cache; one GET after a restart. */
   private async secretState(namespace: string, name: string, status: VaultSecretStatus, memory: Memory): Promise<SecretState> {
     if (!this.deps.secretMeta.synced) return 'unknown';
@@ -170,34 +244,7 @@ export class VaultSecretReconciler {
     const data = await renderData(spec, source.data, { namespace, name: meta.name });
     const hmac = dataHmac(this.deps.hmacKey, data);
 
-    const creationPolicy = spec.destination?.creationPolicy ?? 'Owner';
-    const deletionPolicy = spec.destination?.deletionPolicy ?? 'Delete';
-    const existing = this.deps.secretMeta.get(`${namespace}/${destination}`)?.metadata
-      ?? (await this.deps.secrets.get(namespace, destination))?.metadata as ObjectMeta | undefined;
-    if (existing && creationPolicy !== 'Merge' && !isOurs(existing, meta)) {
-      throw new SyncError('SecretNotOwned',
-        `Secret ${namespace}/${destination} exists and was not created by this VaultSecret; it is left untouched. ` +
-        'Set spec.destination.creationPolicy: Merge to write into it, or choose another spec.destination.name', false);
-    }
-    const labels = { ...(spec.destination?.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [VAULTSECRET_LABEL]: meta.name };
-    const annotations = { ...(spec.destination?.annotations ?? {}) };
-    const type = spec.destination?.type ?? 'Opaque';
-    const owner = creationPolicy === 'Owner' && deletionPolicy === 'Delete' && meta.uid
-      ? { apiVersion: `${GROUP}/${VERSION}`, kind: VAULTSECRET_KIND, name: meta.name, uid: meta.uid }
-      : undefined;
-
-    let written = false;
-    const unchangedSinceWrite = hmac === obj.status?.dataHmac && memory.secretRv !== undefined
-      && this.deps.secretMeta.get(`${namespace}/${destination}`)?.metadata.resourceVersion === memory.secretRv;
-    if (!unchangedSinceWrite) {
-      const current = existing ? await this.deps.secrets.get(namespace, destination) : undefined;
-      if (current && secretMatches(current, { data, labels, annotations, type, owner })) {
-        memory.secretRv = current.metadata?.resourceVersion;
-      } else {
-        memory.secretRv = await this.deps.secrets.apply({ namespace, name: destination, type, labels, annotations, data, owner });
-        written = true;
-      }
-    }
+    const written = await this.writeDestination(obj, spec, destination, data, hmac, memory);
 
     const nowIso = new Date(now).toISOString();
     const ready = `Secret ${destination} holds ${Object.keys(data).length} key(s) from ${describeSource(spec)}`;
@@ -229,6 +276,42 @@ export class VaultSecretReconciler {
     return written;
   }
 
+  /** Writes the rendered data unless the Secret already holds it; returns true when it wrote. */
+  private async writeDestination(obj: VaultSecretObject, spec: VaultSecretSpec, destination: string, data: Record<string, Buffer>, hmac: string, memory: Memory): Promise<boolean> {
+    const meta = obj.metadata;
+    const namespace = meta.namespace!;
+    const creationPolicy = spec.destination?.creationPolicy ?? 'Owner';
+    const deletionPolicy = spec.destination?.deletionPolicy ?? 'Delete';
+    const existing = this.deps.secretMeta.get(`${namespace}/${destination}`)?.metadata
+      ?? (await this.deps.secrets.get(namespace, destination))?.metadata as ObjectMeta | undefined;
+    if (existing && creationPolicy !== 'Merge' && !isOurs(existing, meta)) {
+      throw new SyncError('SecretNotOwned',
+        `Secret ${namespace}/${destination} exists and was not created by this VaultSecret; it is left untouched. ` +
+        'Set spec.destination.creationPolicy: Merge to write into it, or choose another spec.destination.name', false);
+    }
+    const labels = { ...(spec.destination?.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [VAULTSECRET_LABEL]: meta.name };
+    const annotations = { ...(spec.destination?.annotations ?? {}) };
+    const type = spec.destination?.type ?? 'Opaque';
+    const owner = creationPolicy === 'Owner' && deletionPolicy === 'Delete' && meta.uid
+      ? { apiVersion: `${GROUP}/${VERSION}`, kind: VAULTSECRET_KIND, name: meta.name, uid: meta.uid }
+      : undefined;
+
+    let written = false;
+    const unchangedSinceWrite = hmac === obj.status?.dataHmac && memory.secretRv !== undefined
+      && this.deps.secretMeta.get(`${namespace}/${destination}`)?.metadata.resourceVersion === memory.secretRv;
+    if (!unchangedSinceWrite) {
+      const current = existing ? await this.deps.secrets.get(namespace, destination) : undefined;
+      if (current && secretMatches(current, { data, labels, annotations, type, owner })) {
+        memory.secretRv = current.metadata?.resourceVersion;
+      } else {
+        memory.secretRv = await this.deps.secrets.apply({ namespace, name: destination, type, labels, annotations, data, owner });
+        written = true;
+      }
+    }
+
+    return written;
+  }
+
   private async reportFailure(obj: VaultSecretObject, failure: SyncError, spec: VaultSecretSpec | undefined): Promise<void> {
     const now = this.deps.clock.now();
     const meta = obj.metadata;
@@ -245,7 +328,9 @@ export class VaultSecretReconciler {
   }
 
   private async writeStatus(obj: VaultSecretObject, status: VaultSecretStatus): Promise<void> {
-    await this.deps.objects.patchStatus(ref(obj), status as Record<string, unknown>);
+    const rv = await this.deps.objects.patchStatus(ref(obj), status as Record<string, unknown>);
+    const memory = this.memory.get(objectKey(obj.metadata));
+    if (memory && rv) memory.expectRv = rv;
   }
 
   /** Adds the cleanup finalizer where deletion needs work the garbage collector cannot do. */
@@ -260,7 +345,12 @@ export class VaultSecretReconciler {
 
   private async finalize(obj: VaultSecretObject, spec: VaultSecretSpec | undefined, log: Logger): Promise<void> {
     if (!obj.metadata.finalizers?.includes(CLEANUP_FINALIZER)) return;
-    if (spec && needsCleanup(spec)) {
+    if (spec && isDynamicSpec(spec) && this.dynamicSync) {
+      // Leases first: if Vault cannot be reached the finalizer stays and deletion waits, so no lease is lost.
+      await this.dynamicSync.revokeAll(obj, spec);
+      log.info({ leases: obj.status?.leases?.length ?? 0 }, 'revoked the leases of a deleted VaultSecret');
+    }
+    if (spec && mergedKeysToWithdraw(spec)) {
       const destination = spec.destination?.name ?? obj.metadata.name;
       // Merge mode: take back exactly the keys this operator applied; the Secret and its other keys stay.
       await this.deps.secrets.withdraw(obj.metadata.namespace!, destination, spec.destination?.type ?? 'Opaque');
@@ -272,6 +362,10 @@ export class VaultSecretReconciler {
 }
 
 function needsCleanup(spec: VaultSecretSpec): boolean {
+  return mergedKeysToWithdraw(spec) || (isDynamicSpec(spec) && spec.leases?.revokeOnDelete !== false);
+}
+
+function mergedKeysToWithdraw(spec: VaultSecretSpec): boolean {
   return (spec.destination?.creationPolicy ?? 'Owner') === 'Merge' && (spec.destination?.deletionPolicy ?? 'Delete') === 'Delete';
 }
 
@@ -331,6 +425,12 @@ function pickKeys(data: Record<string, Buffer>, keys: string[] | undefined): Rec
 function sameStatus(a: VaultSecretStatus | undefined, b: VaultSecretStatus): boolean {
   const strip = (s: VaultSecretStatus | undefined) => JSON.parse(JSON.stringify({ ...s, lastSyncTime: undefined, nextSyncTime: undefined }));
   return isDeepStrictEqual(strip(a), strip(b));
+}
+
+/** resourceVersions are etcd revisions: numeric in every API server this operator supports. */
+function olderThan(rv: string | undefined, expected: string): boolean {
+  if (rv === undefined || !/^\d+$/.test(rv) || !/^\d+$/.test(expected)) return false;
+  return BigInt(rv) < BigInt(expected);
 }
 
 function maxDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -20,12 +20,14 @@ export class CustomObjectStore {
   }
 
   /** Replaces the status with a JSON merge patch; null values remove fields. */
-  async patchStatus(ref: ResourceRef, status: Record<string, unknown>): Promise<void> {
+  /** Returns the resourceVersion the object has after the write. */
+  async patchStatus(ref: ResourceRef, status: Record<string, unknown>): Promise<string | undefined> {
     this.onWrite('patch', `${ref.plural}/status`);
-    await this.api.patchNamespacedCustomObjectStatus(
+    const updated = await this.api.patchNamespacedCustomObjectStatus(
       { ...ref, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
+    return (updated as { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion;
   }
 
   async setFinalizers(ref: ResourceRef, resourceVersion: string, finalizers: string[]): Promise<void> {

@@ -1,0 +1,120 @@
+// When to renew, re-issue, revoke or forget the leases of a dynamic secret. Pure: everything comes from
+// the recorded leases, the policy, a stable jitter and `now`, so an operator restarted with the same
+// records makes the same decisions and issues nothing that is not due.
+
+export interface LeaseRecord {
+  leaseId: string;
+  issuedAt: number;
+  expiresAt: number;
+  /** False also once a renewal came back truncated (max_ttl): renewing further cannot extend it. */
+  renewable: boolean;
+  ttlSeconds: number;
+  state: 'active' | 'superseded';
+  supersededAt?: number;
+  /** The lease dies with the token that issued it. */
+  parentTokenExpiresAt?: number;
+}
+
+export interface LeasePolicy {
+  /** Renew when this share of the TTL has passed. */
+  renewFraction: number;
+  /** How long superseded credentials stay valid for consumers to pick up the new ones. */
+  revokeGraceMs: number;
+  /** Shortest time between writing new credentials and the old ones' death. */
+  minRotationLeadMs: number;
+}
+
+export type IssueReason = 'Initial' | 'SpecChanged' | 'SecretMissing' | 'SecretChanged' | 'ForceSync' | 'NotRenewable' | 'MaxTtl' | 'ParentTokenExpiring' | 'Expired';
+
+export interface LeasePlan {
+  action: { kind: 'issue'; reason: IssueReason } | { kind: 'renew'; leaseId: string } | { kind: 'none' };
+  revoke: string[];
+  forget: string[];
+  /** Earliest moment something is due, for the requeue. */
+  nextAt: number;
+}
+
+/**
+ * When new credentials must be written for `lease`: ahead of its death by a lead long enough for
+ * consumers, i.e. the part of the TTL after the renewal point, at least `minRotationLeadMs`. Death is the
+ * lease's expiry or, if sooner, its parent token's.
+ */
+export function rotationDeadline(lease: LeaseRecord, policy: LeasePolicy, jitter: number): number {
+  const ttlMs = lease.ttlSeconds * 1000;
+  const dies = Math.min(lease.expiresAt, lease.parentTokenExpiresAt ?? Infinity);
+  const lead = Math.max(policy.minRotationLeadMs, ttlMs * (1 - policy.renewFraction) + 0.1 * ttlMs * jitter);
+  return dies - lead;
+}
+
+/** Renew at `renewFraction` of the current TTL, brought forward by up to 10 % jitter. */
+export function renewalDeadline(lease: LeaseRecord, policy: LeasePolicy, jitter: number): number {
+  const ttlMs = lease.ttlSeconds * 1000;
+  const lastExtended = lease.expiresAt - ttlMs;
+  return lastExtended + ttlMs * policy.renewFraction - 0.1 * ttlMs * jitter;
+}
+
+export function planLeases(input: {
+  now: number;
+  leases: LeaseRecord[];
+  policy: LeasePolicy;
+  jitter: number;
+  /** A reason to issue regardless of the lease (spec changed, Secret gone or edited, force-sync). */
+  issueNow?: IssueReason;
+}): LeasePlan {
+  const { now, policy, jitter } = input;
+  const revoke: string[] = [];
+  const forget: string[] = [];
+  let nextAt = Infinity;
+
+  for (const lease of input.leases) {
+    if (lease.state !== 'superseded') continue;
+    if (lease.expiresAt <= now) forget.push(lease.leaseId);
+    else if (now >= (lease.supersededAt ?? now) + policy.revokeGraceMs) revoke.push(lease.leaseId);
+    else nextAt = Math.min(nextAt, (lease.supersededAt ?? now) + policy.revokeGraceMs, lease.expiresAt);
+  }
+
+  const active = input.leases.find((l) => l.state === 'active');
+  if (input.issueNow) return { action: { kind: 'issue', reason: input.issueNow }, revoke, forget, nextAt };
+  if (!active) return { action: { kind: 'issue', reason: 'Initial' }, revoke, forget, nextAt };
+  if (active.expiresAt <= now) return { action: { kind: 'issue', reason: 'Expired' }, revoke, forget, nextAt };
+
+  const rotateAt = rotationDeadline(active, policy, jitter);
+  const parentFirst = active.parentTokenExpiresAt !== undefined && active.parentTokenExpiresAt < active.expiresAt;
+  const renewAt = renewalDeadline(active, policy, jitter);
+  if (now >= rotateAt) {
+    const reason: IssueReason = parentFirst ? 'ParentTokenExpiring' : active.renewable ? 'MaxTtl' : 'NotRenewable';
+    // A renewable lease past its rotation point gets new credentials only if renewing cannot save it.
+    if (!active.renewable || parentFirst) return { action: { kind: 'issue', reason }, revoke, forget, nextAt };
+  }
+  if (active.renewable && now >= renewAt) {
+    return { action: { kind: 'renew', leaseId: active.leaseId }, revoke, forget, nextAt };
+  }
+  const due = active.renewable && !parentFirst ? Math.min(renewAt, rotateAt) : rotateAt;
+  return { action: { kind: 'none' }, revoke, forget, nextAt: Math.min(nextAt, due) };
+}
+
+/**
+ * The record after a renewal. Vault caps renewals at the role's max_ttl: a grant shorter than asked, or
+ * an expiry that did not move, means renewing cannot keep these credentials alive much longer, so the
+ * lease is marked not renewable and the next plan issues new credentials before it dies.
+ */
+export function afterRenewal(lease: LeaseRecord, requestedSeconds: number, granted: { leaseDurationSeconds: number; renewable: boolean }, now: number): LeaseRecord {
+  const expiresAt = now + granted.leaseDurationSeconds * 1000;
+  const truncated = granted.leaseDurationSeconds < requestedSeconds || expiresAt <= lease.expiresAt;
+  return {
+    ...lease,
+    expiresAt,
+    ttlSeconds: truncated ? lease.ttlSeconds : granted.leaseDurationSeconds,
+    renewable: granted.renewable && !truncated,
+  };
+}
+
+/**
+ * Debounced restarts: the first rotation after a sync opens a window; rotations inside it join it; the
+ * restart happens when it closes. Never for the first credentials a workload ever gets.
+ */
+export function restartDue(pendingSince: number | undefined, now: number, windowMs: number): { restart: boolean; at?: number } {
+  if (pendingSince === undefined) return { restart: false };
+  const at = pendingSince + windowMs;
+  return now >= at ? { restart: true } : { restart: false, at };
+}
