@@ -24,6 +24,8 @@ export const ConfigSchema = z.object({
   hmacKeySecret: z.string().min(1).default('vault-sync-operator-hmac'),
   healthAddress: z.string().regex(/^[^:]*:\d+$/, 'host:port').default('0.0.0.0:8081'),
   metricsAddress: z.string().regex(/^[^:]*:\d+$/, 'host:port').default('0.0.0.0:8080'),
+  watchNamespaces: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(,[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'comma-separated namespace names')
+    .optional().describe('serve only these namespaces (restricted mode); default all'),
   leaderElect: z.enum(['true', 'false']).default('true').transform((v) => v === 'true').describe('run leader election (only the leader reconciles)'),
   leaderElectionLease: z.string().min(1).default('vault-sync-operator-leader'),
   leaseDuration: duration.default('15s'),
@@ -46,6 +48,7 @@ const SOURCES: Record<keyof Config, { flag: string; env: string }> = {
   hmacKeySecret: { flag: 'hmac-key-secret', env: 'VSYNC_HMAC_KEY_SECRET' },
   healthAddress: { flag: 'health-address', env: 'VSYNC_HEALTH_ADDRESS' },
   metricsAddress: { flag: 'metrics-address', env: 'VSYNC_METRICS_ADDRESS' },
+  watchNamespaces: { flag: 'watch-namespaces', env: 'VSYNC_WATCH_NAMESPACES' },
   leaderElect: { flag: 'leader-elect', env: 'VSYNC_LEADER_ELECT' },
   leaderElectionLease: { flag: 'leader-election-lease', env: 'VSYNC_LEADER_ELECTION_LEASE' },
   leaseDuration: { flag: 'lease-duration', env: 'VSYNC_LEASE_DURATION' },

@@ -19,7 +19,7 @@ import { KubeEventRecorder } from './kube/events.ts';
 import { ServiceAccountTokens } from './kube/identity.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { OperatorMetrics } from './metrics/metrics.ts';
-import { ListWatch, type KubeObject } from './kube/listWatch.ts';
+import { ListWatch, NamespacedWatches, type KubeObject, type WatchCache } from './kube/listWatch.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretStore } from './kube/secrets.ts';
 import { systemClock } from './util/clock.ts';
 import { createLogger, type Logger } from './util/logger.ts';
@@ -92,10 +92,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const metrics = new OperatorMetrics({ clock, log: log.child({ component: 'metrics' }) });
   const onWrite = (verb: 'create' | 'patch' | 'apply' | 'delete', resource: string) => metrics.recordKubeWrite(verb, resource);
 
-  const vaultSecrets = new ListWatch<VaultSecretObject>({ kc, path: `/apis/${GROUP}/${VERSION}/${VAULTSECRET_PLURAL}`, log: log.child({ watch: 'vaultsecrets' }) });
-  const vaultConnections = new ListWatch<KubeObject>({ kc, path: `/apis/${GROUP}/${VERSION}/${VAULTCONNECTION_PLURAL}`, log: log.child({ watch: 'vaultconnections' }) });
-  const secretMeta = new ListWatch<KubeObject>({
-    kc, path: '/api/v1/secrets', labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, metadataOnly: true, log: log.child({ watch: 'secrets' }),
+  // Cluster-wide, one watch per resource; restricted to namespaces, one per resource and namespace (the
+  // chart's namespaces mode grants only Roles there).
+  const namespaces = config.watchNamespaces?.split(',');
+  const watch = <T extends KubeObject>(what: string, path: (ns?: string) => string, extra: { labelSelector?: string; metadataOnly?: boolean } = {}): WatchCache<T> =>
+    namespaces
+      ? new NamespacedWatches<T>(namespaces, (ns) => new ListWatch<T>({ kc, path: path(ns), ...extra, log: log.child({ watch: what, namespace: ns }) }))
+      : new ListWatch<T>({ kc, path: path(), ...extra, log: log.child({ watch: what }) });
+  const crPath = (plural: string) => (ns?: string) => `/apis/${GROUP}/${VERSION}/${ns ? `namespaces/${ns}/` : ''}${plural}`;
+  const vaultSecrets = watch<VaultSecretObject>('vaultsecrets', crPath(VAULTSECRET_PLURAL));
+  const vaultConnections = watch<KubeObject>('vaultconnections', crPath(VAULTCONNECTION_PLURAL));
+  const secretMeta = watch<KubeObject>('secrets', (ns) => `/api/v1/${ns ? `namespaces/${ns}/` : ''}secrets`, {
+    labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, metadataOnly: true,
   });
   const source = new VaultSecretSource({
     log: log.child({ component: 'vault' }),
@@ -186,7 +194,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     metrics.setLeader(true);
     controller.startProcessing();
   }
-  log.info({ health: healthAddress, metrics: metricsServer.address, identity, leaderElection: config.leaderElect, concurrency: config.concurrency, operatorNamespace: config.operatorNamespace }, 'operator started');
+  log.info({ health: healthAddress, metrics: metricsServer.address, identity, namespaces: namespaces ?? 'all', leaderElection: config.leaderElect, concurrency: config.concurrency, operatorNamespace: config.operatorNamespace }, 'operator started');
 
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;

@@ -1,7 +1,7 @@
 // Wires watches to the work queue and the queue to the reconciler. Event handlers only enqueue keys:
 // new and changed VaultSecrets go ahead of periodic refreshes, and a Secret event maps back to the
 // VaultSecret that writes it.
-import type { KubeObject, ListWatch } from '../kube/listWatch.ts';
+import type { KubeObject, WatchCache } from '../kube/listWatch.ts';
 import { objectKey } from '../kube/listWatch.ts';
 import { VAULTSECRET_LABEL } from '../kube/secrets.ts';
 import type { Logger } from '../util/logger.ts';
@@ -12,9 +12,9 @@ export interface ControllerDeps {
   log: Logger;
   queue: WorkQueue;
   reconciler: VaultSecretReconciler;
-  vaultSecrets: ListWatch<VaultSecretObject>;
-  vaultConnections: ListWatch<KubeObject>;
-  secretMeta: ListWatch<KubeObject>;
+  vaultSecrets: WatchCache<VaultSecretObject>;
+  vaultConnections: WatchCache<KubeObject>;
+  secretMeta: WatchCache<KubeObject>;
   concurrency: number;
   onReconciled?: (durationMs: number, result: 'success' | 'error') => void;
 }

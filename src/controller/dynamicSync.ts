@@ -22,9 +22,10 @@ export const RESTART_DEBOUNCE_MS = 10_000;
 const MIN_ROTATION_LEAD_MS = 1_000;
 
 export interface DynamicSource {
-  issue(target: Target, spec: VaultSecretSpec): Promise<IssuedSecret>;
+  issue(target: Target, spec: VaultSecretSpec, opts?: { freshToken?: boolean }): Promise<IssuedSecret>;
   renew(target: Target, spec: VaultSecretSpec, leaseId: string, incrementSeconds: number): Promise<{ leaseDurationSeconds: number; renewable: boolean }>;
   revoke(target: Target, spec: VaultSecretSpec, leaseId: string): Promise<void>;
+  currentToken(target: Target, spec: VaultSecretSpec): Promise<{ obtainedAt: number; expiresAt: number } | undefined>;
 }
 
 type Target = { namespace: string; name: string; uid: string };
@@ -82,8 +83,24 @@ function toStatus(records: LeaseRecord[]): LeaseStatus[] {
 
 export class DynamicSecretSync {
   private readonly deps: DynamicDeps;
+  /** leaseId → the issuing token's obtainedAt, for leases issued by this process. */
+  private readonly parents = new Map<string, number>();
   constructor(deps: DynamicDeps) {
     this.deps = deps;
+  }
+
+  /**
+   * A token renewed in the background outlives the expiry recorded at issue time. Only this process can
+   * tell that the token it renewed is the lease's parent; after a restart the recorded expiry stands.
+   */
+  private async refreshParentExpiry(target: Target, spec: VaultSecretSpec, records: LeaseRecord[]): Promise<{ records: LeaseRecord[]; changed: boolean }> {
+    const active = records.find((r) => r.state === 'active');
+    if (!active || active.parentTokenExpiresAt === undefined || !this.parents.has(active.leaseId)) return { records, changed: false };
+    const current = await this.deps.source.currentToken(target, spec);
+    if (!current || current.obtainedAt !== this.parents.get(active.leaseId) || current.expiresAt <= active.parentTokenExpiresAt + 1000) {
+      return { records, changed: false };
+    }
+    return { records: records.map((r) => (r === active ? { ...r, parentTokenExpiresAt: current.expiresAt } : r)), changed: true };
   }
 
   /**
@@ -96,14 +113,16 @@ export class DynamicSecretSync {
     const meta = obj.metadata;
     const target = { namespace: meta.namespace!, name: meta.name, uid: meta.uid ?? '' };
     const policy = policyFrom(spec);
-    let records = recordsFrom(obj.status);
+    const refreshed = await this.refreshParentExpiry(target, spec, recordsFrom(obj.status));
+    let records = refreshed.records;
     const status: VaultSecretStatus = { ...obj.status };
     const plan = planLeases({ now, leases: records, policy, jitter, issueNow });
-    let changed = false;
+    let changed = refreshed.changed;
     let nextAt = plan.nextAt;
 
     if (plan.action.kind === 'issue') {
-      const issued = await this.deps.source.issue(target, spec);
+      // New credentials under a token about to expire would die with it: log in anew first.
+      const issued = await this.deps.source.issue(target, spec, { freshToken: plan.action.reason === 'ParentTokenExpiring' });
       const data = await this.deps.writeSecret(obj, spec, issued.data);
       // Only now that consumers can see the new credentials is the old lease superseded.
       const firstEver = records.length === 0 && !obj.status?.lastRotationTime && !obj.status?.dataHmac;
@@ -114,6 +133,7 @@ export class DynamicSecretSync {
           renewable: issued.lease.renewable, ttlSeconds: issued.lease.leaseDurationSeconds, state: 'active',
           parentTokenExpiresAt: issued.parentTokenExpiresAt,
         });
+        if (issued.parentTokenObtainedAt !== undefined) this.parents.set(issued.lease.leaseId, issued.parentTokenObtainedAt);
       }
       status.dataHmac = dataHmac(this.deps.hmacKey, data);
       status.lastRotationTime = new Date(now).toISOString();
@@ -159,6 +179,7 @@ export class DynamicSecretSync {
         await this.deps.source.revoke(target, spec, leaseId);
         this.deps.onRevocation?.('revoked');
         records = records.filter((r) => r.leaseId !== leaseId);
+        this.parents.delete(leaseId);
         changed = true;
       } catch (err) {
         this.deps.onRevocation?.('failed');
@@ -168,6 +189,7 @@ export class DynamicSecretSync {
     }
     if (plan.forget.length > 0) {
       records = records.filter((r) => !plan.forget.includes(r.leaseId));
+      for (const leaseId of plan.forget) this.parents.delete(leaseId);
       changed = true;
     }
 

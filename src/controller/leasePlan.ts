@@ -40,10 +40,17 @@ export interface LeasePlan {
  * lease's expiry or, if sooner, its parent token's.
  */
 export function rotationDeadline(lease: LeaseRecord, policy: LeasePolicy, jitter: number): number {
-  const ttlMs = lease.ttlSeconds * 1000;
-  const dies = Math.min(lease.expiresAt, lease.parentTokenExpiresAt ?? Infinity);
-  const lead = Math.max(policy.minRotationLeadMs, ttlMs * (1 - policy.renewFraction) + 0.1 * ttlMs * jitter);
-  return dies - lead;
+  const { byLease, byParent } = rotationDeadlines(lease, policy, jitter);
+  return Math.min(byLease, byParent ?? Infinity);
+}
+
+function rotationDeadlines(lease: LeaseRecord, policy: LeasePolicy, jitter: number): { byLease: number; byParent?: number } {
+  const lead = (lifeMs: number) => Math.max(policy.minRotationLeadMs, lifeMs * (1 - policy.renewFraction) + 0.1 * lifeMs * jitter);
+  const byLease = lease.expiresAt - lead(lease.ttlSeconds * 1000);
+  if (lease.parentTokenExpiresAt === undefined) return { byLease };
+  // A parent token shorter-lived than the lease sets its own, shorter lead, measured on the token's life
+  // left when the lease was issued; measured on the lease's TTL it would make rotation due again at once.
+  return { byLease, byParent: lease.parentTokenExpiresAt - lead(Math.max(0, lease.parentTokenExpiresAt - lease.issuedAt)) };
 }
 
 /** Renew at `renewFraction` of the current TTL, brought forward by up to 10 % jitter. */
@@ -74,23 +81,24 @@ export function planLeases(input: {
   }
 
   const active = input.leases.find((l) => l.state === 'active');
-  if (input.issueNow) return { action: { kind: 'issue', reason: input.issueNow }, revoke, forget, nextAt };
-  if (!active) return { action: { kind: 'issue', reason: 'Initial' }, revoke, forget, nextAt };
-  if (active.expiresAt <= now) return { action: { kind: 'issue', reason: 'Expired' }, revoke, forget, nextAt };
+  // Something due now makes `now` the next moment too: a caller re-planning after one step must not sleep.
+  const due = (action: LeasePlan['action']): LeasePlan => ({ action, revoke, forget, nextAt: Math.min(nextAt, now) });
+  if (input.issueNow) return due({ kind: 'issue', reason: input.issueNow });
+  if (!active) return due({ kind: 'issue', reason: 'Initial' });
+  if (active.expiresAt <= now) return due({ kind: 'issue', reason: 'Expired' });
 
-  const rotateAt = rotationDeadline(active, policy, jitter);
-  const parentFirst = active.parentTokenExpiresAt !== undefined && active.parentTokenExpiresAt < active.expiresAt;
+  const deadlines = rotationDeadlines(active, policy, jitter);
+  const rotateAt = Math.min(deadlines.byLease, deadlines.byParent ?? Infinity);
+  const parentFirst = deadlines.byParent !== undefined && deadlines.byParent < deadlines.byLease;
   const renewAt = renewalDeadline(active, policy, jitter);
   if (now >= rotateAt) {
     const reason: IssueReason = parentFirst ? 'ParentTokenExpiring' : active.renewable ? 'MaxTtl' : 'NotRenewable';
     // A renewable lease past its rotation point gets new credentials only if renewing cannot save it.
-    if (!active.renewable || parentFirst) return { action: { kind: 'issue', reason }, revoke, forget, nextAt };
+    if (!active.renewable || parentFirst) return due({ kind: 'issue', reason });
   }
-  if (active.renewable && now >= renewAt) {
-    return { action: { kind: 'renew', leaseId: active.leaseId }, revoke, forget, nextAt };
-  }
-  const due = active.renewable && !parentFirst ? Math.min(renewAt, rotateAt) : rotateAt;
-  return { action: { kind: 'none' }, revoke, forget, nextAt: Math.min(nextAt, due) };
+  if (active.renewable && now >= renewAt) return due({ kind: 'renew', leaseId: active.leaseId });
+  const next = active.renewable && !parentFirst ? Math.min(renewAt, rotateAt) : rotateAt;
+  return { action: { kind: 'none' }, revoke, forget, nextAt: Math.min(nextAt, next) };
 }
 
 /**

@@ -8,7 +8,7 @@ import {
 import type { CustomObjectStore, ResourceRef } from '../kube/customObjects.ts';
 import { classifyKubeError } from '../kube/errors.ts';
 import type { EventSink, EventTarget } from '../kube/events.ts';
-import { objectKey, type KubeObject, type ListWatch, type ObjectMeta } from '../kube/listWatch.ts';
+import { objectKey, type KubeObject, type WatchCache, type ObjectMeta } from '../kube/listWatch.ts';
 import {
   FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, VAULTSECRET_LABEL, secretData, type SecretStore,
 } from '../kube/secrets.ts';
@@ -51,9 +51,9 @@ export interface ReconcileResult {
 export interface ReconcilerDeps {
   clock: Clock;
   log: Logger;
-  vaultSecrets: ListWatch<VaultSecretObject>;
+  vaultSecrets: WatchCache<VaultSecretObject>;
   /** Metadata-only cache of the Secrets the operator writes (label-selected). */
-  secretMeta: ListWatch<KubeObject>;
+  secretMeta: WatchCache<KubeObject>;
   secrets: SecretStore;
   objects: CustomObjectStore;
   events: EventSink;

@@ -8,7 +8,7 @@ import { VaultConnectionSpecSchema, parseDuration, type VaultSecretSpec } from '
 import type { Config } from '../config.ts';
 import { classifyKubeError } from '../kube/errors.ts';
 import type { ServiceAccountTokens } from '../kube/identity.ts';
-import type { KubeObject, ListWatch } from '../kube/listWatch.ts';
+import type { KubeObject, WatchCache } from '../kube/listWatch.ts';
 import { mergeSources, selectKeys, type SourceData } from '../render/secretData.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -23,7 +23,7 @@ export interface VaultSourceDeps {
   log: Logger;
   clock: Clock;
   config: Config;
-  connections: ListWatch<KubeObject & { spec?: unknown }>;
+  connections: WatchCache<KubeObject & { spec?: unknown }>;
   core: CoreV1Api;
   tokens: ServiceAccountTokens;
   onVaultRequest?: (info: VaultRequestInfo) => void;
@@ -85,12 +85,13 @@ export class VaultSecretSource implements SecretSource {
    * Issues new credentials from a database or dynamic source. Returns the lease and the expiry of the
    * token that issued it, because the lease dies with that token.
    */
-  async issue(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<IssuedSecret> {
-    const session = await this.session(target, spec);
+  async issue(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec, opts: { freshToken?: boolean } = {}): Promise<IssuedSecret> {
+    const session = await this.session(target, spec, opts.freshToken);
     const request = dynamicRequest(spec);
     try {
       const secret = await readDynamic(session.entry.client, session.token, { ...request, namespace: session.vaultNamespace });
-      const parentTokenExpiresAt = session.entry.tokens.tokenInfo(session.tokenKey)?.expiresAt;
+      const parent = session.entry.tokens.tokenInfo(session.tokenKey);
+      const parentTokenExpiresAt = parent?.expiresAt;
       const now = this.deps.clock.now();
       return {
         data: secret.data,
@@ -100,6 +101,7 @@ export class VaultSecretSource implements SecretSource {
         // Static database roles answer with the time until Vault rotates the password.
         ttlSeconds: typeof secret.data.ttl === 'number' ? secret.data.ttl : secret.leaseDurationSeconds,
         parentTokenExpiresAt: parentTokenExpiresAt !== undefined && Number.isFinite(parentTokenExpiresAt) ? parentTokenExpiresAt : undefined,
+        parentTokenObtainedAt: parent?.obtainedAt,
       };
     } catch (err) {
       if (isVaultError(err) && err.kind === 'Denied') session.entry.tokens.invalidate(session.tokenKey, session.token);
@@ -125,19 +127,21 @@ export class VaultSecretSource implements SecretSource {
     }
   }
 
-  /** Expiry of the token this VaultSecret's identity currently uses, if logged in. */
-  async parentTokenExpiry(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<number | undefined> {
+  /** The token this VaultSecret's identity uses now: when it was obtained (its identity) and when it expires. */
+  async currentToken(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec): Promise<{ obtainedAt: number; expiresAt: number } | undefined> {
     const session = await this.session(target, spec);
-    const at = session.entry.tokens.tokenInfo(session.tokenKey)?.expiresAt;
-    return at !== undefined && Number.isFinite(at) ? at : undefined;
+    const info = session.entry.tokens.tokenInfo(session.tokenKey);
+    return info && Number.isFinite(info.expiresAt) ? { obtainedAt: info.obtainedAt, expiresAt: info.expiresAt } : undefined;
   }
 
-  private async session(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec) {
+  /** `freshToken`: log in anew first (the current token is about to expire and would take new leases with it). */
+  private async session(target: { namespace: string; name: string; uid: string }, spec: VaultSecretSpec, freshToken = false) {
     const { key, connection } = await this.resolveConnection(target.namespace, spec);
     const entry = this.entryFor(key, connection);
     const vaultNamespace = spec.vault?.namespace ?? connection.namespace;
     const { identityKey, login, describe } = this.loginFor(target.namespace, spec, vaultNamespace);
     const tokenKey = `${key}|${identityKey}`;
+    if (freshToken) entry.tokens.invalidate(tokenKey);
     try {
       const token = await entry.tokens.getToken(tokenKey, login);
       return { entry, token, tokenKey, vaultNamespace, describe };
@@ -357,6 +361,8 @@ export interface IssuedSecret {
   lease?: { leaseId: string; leaseDurationSeconds: number; renewable: boolean; issuedAt: number };
   ttlSeconds: number;
   parentTokenExpiresAt?: number;
+  /** Identifies the issuing token within this process (changes with every login). */
+  parentTokenObtainedAt?: number;
 }
 
 function dynamicRequest(spec: VaultSecretSpec): { path: string; method: 'GET' | 'POST' | 'PUT'; params?: Record<string, string> } {

@@ -56,7 +56,43 @@ export function objectKey(meta: { namespace?: string; name: string }): string {
   return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
 }
 
-export class ListWatch<T extends KubeObject> {
+/** What controllers use of a watch cache; one ListWatch, or one per namespace in restricted mode. */
+export interface WatchCache<T extends KubeObject> {
+  on(handler: WatchHandler<T>): void;
+  get(key: string): T | undefined;
+  list(): T[];
+  readonly synced: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The union of per-namespace caches, for an operator restricted to chosen namespaces. */
+export class NamespacedWatches<T extends KubeObject> implements WatchCache<T> {
+  private readonly byNamespace: Map<string, ListWatch<T>>;
+  constructor(namespaces: string[], make: (namespace: string) => ListWatch<T>) {
+    this.byNamespace = new Map(namespaces.map((ns) => [ns, make(ns)]));
+  }
+  on(handler: WatchHandler<T>): void {
+    for (const w of this.byNamespace.values()) w.on(handler);
+  }
+  get(key: string): T | undefined {
+    return this.byNamespace.get(key.split('/')[0]!)?.get(key);
+  }
+  list(): T[] {
+    return [...this.byNamespace.values()].flatMap((w) => w.list());
+  }
+  get synced(): boolean {
+    return [...this.byNamespace.values()].every((w) => w.synced);
+  }
+  async start(): Promise<void> {
+    await Promise.all([...this.byNamespace.values()].map((w) => w.start()));
+  }
+  async stop(): Promise<void> {
+    await Promise.all([...this.byNamespace.values()].map((w) => w.stop()));
+  }
+}
+
+export class ListWatch<T extends KubeObject> implements WatchCache<T> {
   private readonly opts: Required<Omit<ListWatchOptions, 'labelSelector'>> & { labelSelector?: string };
   private readonly cache = new Map<string, T>();
   private readonly handlers: WatchHandler<T>[] = [];

@@ -5,9 +5,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT, putDatabaseRole } from '../../devstack/configure.ts';
-import { eventually, kubeClients, pgAdmin, pgLogin, testNamespace, vaultAdmin } from '../support/stack.ts';
+import { eventually, kubeClients, pgAdmin, pgLogin, stackEnv, testNamespace, vaultAdmin } from '../support/stack.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
-import { GROUP, VERSION, createVaultSecret, decoded, getVaultSecret, installCrds, readSecret, waitForCondition } from '../support/vaultsync.ts';
+import { tcpProxy } from '../support/proxy.ts';
+import { GROUP, VERSION, createVaultSecret, decoded, eventsFor, getVaultSecret, installCrds, readSecret, waitForCondition } from '../support/vaultsync.ts';
 
 let operator: RunningOperator;
 
@@ -199,4 +200,72 @@ test('a rotation restarts the target workloads once, debounced', async (t) => {
   const { core } = kubeClients();
   const events = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=db' })).items;
   assert.ok(events.some((e) => e.reason === 'RolloutRestarted'), 'an event per restart');
+});
+
+test('credentials are rotated before the Vault token that issued them expires', async (t) => {
+  const ns = await testNamespace('db-parent', t);
+  const vault = vaultAdmin();
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '10m', maxTtl: '1h' });
+  // The login token cannot outlive 15 s (token_max_ttl), so its leases would die with it after 15 s.
+  await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/${vaultRole}`, {
+    bound_service_account_names: ['default'], bound_service_account_namespaces: [ns], audience: 'vault',
+    token_policies: [vaultRole], token_ttl: '15s', token_max_ttl: '15s',
+  });
+  await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, { leases: { revokeGracePeriod: '1s' } }));
+  await waitForCondition(ns, 'db', 'Ready', 'True');
+  const first = await credentials(ns, 'db');
+  const issued = Date.now();
+  const vs = await getVaultSecret(ns, 'db');
+  const parent = Date.parse(vs.status.leases[0].parentTokenExpiresAt);
+  assert.ok(parent - issued < 16_000, 'status records the short-lived parent token');
+  const second = await eventually('new credentials before the parent token expires', async () => {
+    const now = await credentials(ns, 'db');
+    return now.username !== first.username ? now : undefined;
+  }, 20_000, 200);
+  assert.ok(Date.now() < parent, 'rotated before the parent token died');
+  assert.ok(await canLogin(second));
+  // No runaway: over 30 s, about one rotation per token lifetime.
+  await sleep(30_000);
+  const rotations = (await eventsFor(ns, 'db')).filter((e) => e.reason === 'CredentialsRotated').reduce((n, e) => n + (e.count ?? 1), 0);
+  assert.ok(rotations >= 2 && rotations <= 6, `rotations in ~45 s with 15 s tokens: ${rotations}`);
+  assert.ok(await canLogin(await credentials(ns, 'db')), 'the current credentials work');
+});
+
+test('Vault unreachable through a renewal window: the Secret keeps working credentials and the lease is renewed after', async (t) => {
+  const ns = await testNamespace('db-outage', t);
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '24s', maxTtl: '1h' });
+  const proxy = await tcpProxy(new URL(stackEnv().VAULT_ADDR));
+  t.after(() => proxy.close());
+  const { custom } = kubeClients();
+  await custom.createNamespacedCustomObject({
+    group: GROUP, version: VERSION, namespace: ns, plural: 'vaultconnections',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'VaultConnection', metadata: { name: 'flaky' }, spec: { address: `http://127.0.0.1:${proxy.port}`, timeout: '2s' } },
+  });
+  await createVaultSecret(ns, 'db', { ...dbSpec(vaultRole, dbRole), vault: { connectionRef: { name: 'flaky' }, auth: { kubernetes: { role: vaultRole } } } });
+  await waitForCondition(ns, 'db', 'Ready', 'True');
+  const creds = await credentials(ns, 'db');
+  const issuedAt = Date.parse((await getVaultSecret(ns, 'db')).status.leases[0].issuedAt);
+  // Renewal is due at ~2/3 of 24 s (14.4–16 s); cut Vault off from 10 s to 19 s.
+  await sleep(Math.max(0, issuedAt + 10_000 - Date.now()));
+  await proxy.cut();
+  const failures: string[] = [];
+  const consumer = (async () => {
+    const until = issuedAt + 30_000;
+    while (Date.now() < until) {
+      const now = await credentials(ns, 'db');
+      if (!now.username || !now.password) failures.push('empty Secret');
+      else if (!(await canLogin(now))) failures.push(`login failed at +${Date.now() - issuedAt} ms`);
+      await sleep(200);
+    }
+  })();
+  await waitForCondition(ns, 'db', 'Ready', 'False', 'VaultUnreachable', 12_000);
+  await sleep(Math.max(0, issuedAt + 19_000 - Date.now()));
+  await proxy.restore();
+  await consumer;
+  assert.deepEqual(failures, [], 'the Secret always held working credentials');
+  const vs = await waitForCondition(ns, 'db', 'Ready', 'True', undefined, 20_000);
+  const active = (vs.status.leases as any[]).find((l) => l.state === 'active');
+  assert.ok(Date.parse(active.expiresAt) > issuedAt + 24_000, 'the lease was renewed or replaced after the outage');
+  assert.ok(await canLogin(await credentials(ns, 'db')));
+  void creds;
 });

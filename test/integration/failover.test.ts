@@ -99,3 +99,21 @@ test('an invalid setting stops the operator with a message naming it and the acc
   await assert.rejects(startOperator({ env: { VSYNC_LOG_LEVEL: 'loud' } }), (err: Error) =>
     /VSYNC_LOG_LEVEL/.test(err.message) && /info/.test(err.message) && /exited with 2/.test(err.message));
 });
+
+test('restricted mode: an operator told to watch some namespaces serves those and leaves others alone', async (t) => {
+  await installCrds();
+  const served = await testNamespace('scope-in', t);
+  const ignored = await testNamespace('scope-out', t);
+  const op = await startOperator({ env: { VSYNC_LEADER_ELECT: 'false', VSYNC_WATCH_NAMESPACES: `${served},kube-system` } });
+  t.after(async () => { await op.stop(); });
+  for (const ns of [served, ignored]) {
+    const role = await tenantRole(ns);
+    await putKv2(`${ns}/app`, { value: ns });
+    await createVaultSecret(ns, 'app', { vault: { auth: { kubernetes: { role } } }, source: { kv: { mount: 'secret', path: `${ns}/app` } } });
+  }
+  await waitForSecretData(served, 'app', { value: served });
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const { kubeClients } = await import('../support/stack.ts');
+  const { core } = kubeClients();
+  await assert.rejects(core.readNamespacedSecret({ name: 'app', namespace: ignored }), (e: any) => e.code === 404, 'no Secret outside the watched namespaces');
+});

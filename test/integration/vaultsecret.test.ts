@@ -1,11 +1,11 @@
 // VaultSecret behaviour on the real stack, as a user sees it: Secrets, conditions, events, Vault policies.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { eventually, kubeClients, stackEnv, testNamespace } from '../support/stack.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { tcpProxy } from '../support/proxy.ts';
 import {
   GROUP, VERSION, condition, createVaultSecret, decoded, eventsFor, getVaultSecret, installCrds, kubernetesAuth,
   putKv1, putKv2, readSecret, tenantRole, waitForCondition, waitForSecretData,
@@ -221,38 +221,10 @@ test('invalid specs: rejected at admission where the schema can tell, otherwise 
   await waitForSecretData(ns, 'fine', { present: value });
 });
 
-/** A TCP proxy to Vault that the test can cut and restore: Vault "goes down" without losing its data. */
-async function vaultProxy(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
-  let server: Server | undefined;
-  const sockets = new Set<Socket>();
-  let port = 0;
-  const listen = () => new Promise<void>((resolve) => {
-    server = createServer((client) => {
-      const upstream = connect(Number(target.port), target.hostname);
-      sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-    });
-    server.listen(port, '127.0.0.1', () => {
-      port = (server!.address() as { port: number }).port;
-      resolve();
-    });
-  });
-  const cut = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    server = undefined;
-  };
-  await listen();
-  return { port, cut, restore: listen, close: cut };
-}
-
 test('Vault unreachable: the Secret is kept, the condition says why, and the sync recovers', async (t) => {
   const ns = await testNamespace('vs-outage', t);
   const role = await tenantRole(ns);
-  const proxy = await vaultProxy(new URL(stackEnv().VAULT_ADDR));
+  const proxy = await tcpProxy(new URL(stackEnv().VAULT_ADDR));
   t.after(() => proxy.close());
   const { custom } = kubeClients();
   await custom.createNamespacedCustomObject({

@@ -2,6 +2,7 @@
 // separate process against the real API server and Vault. Its output is kept for assertions (no secret
 // may ever appear in it).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { kubeClients, stackEnv } from './stack.ts';
@@ -35,8 +36,14 @@ export async function startOperator(opts: { env?: Record<string, string>; args?:
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  // VSYNC_OPERATOR_LOG=FILE keeps the operator's output for debugging a failed test.
+  const logFile = process.env.VSYNC_OPERATOR_LOG;
+  const keep = (d: Buffer) => {
+    output += d.toString();
+    if (logFile) appendFileSync(logFile, d);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
   // Ready once the informers have synced (the operator logs it).

@@ -18,7 +18,9 @@ test('planLeases: what happens to the active lease', () => {
     ['not renewable, before the rotation point: nothing', { now: T0 + 300 * S, leases: [lease({ renewable: false })] }, 'none'],
     ['not renewable, past the rotation point: issue', { now: T0 + 401 * S, leases: [lease({ renewable: false })] }, 'issue:NotRenewable'],
     ['expired: issue', { now: T0 + 601 * S, leases: [lease()] }, 'issue:Expired'],
-    ['parent token dies before the lease: issue before it', { now: T0 + 100 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'issue:ParentTokenExpiring'],
+    ['parent token dies before the lease: issue a third of its life before it', { now: T0 + 170 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'issue:ParentTokenExpiring'],
+    ['parent token dies before the lease: not yet', { now: T0 + 150 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'none'],
+    ['credentials just issued under a short-lived token are not due again at once', { now: T0 + 1 * S, leases: [lease({ parentTokenExpiresAt: T0 + 20 * S })] }, 'none'],
     ['parent token outlives the lease: renew as usual', { now: T0 + 400 * S, leases: [lease({ parentTokenExpiresAt: T0 + 3600 * S })] }, 'renew'],
     ['a reason from the reconciler wins', { now: T0 + 60 * S, leases: [lease()], issueNow: 'SpecChanged' }, 'issue:SpecChanged'],
   ];
@@ -82,4 +84,12 @@ test('restartDue: one restart per debounce window, none without a pending rotati
   assert.deepEqual(restartDue(undefined, T0, 10 * S), { restart: false });
   assert.deepEqual(restartDue(T0, T0 + 5 * S, 10 * S), { restart: false, at: T0 + 10 * S });
   assert.deepEqual(restartDue(T0, T0 + 10 * S, 10 * S), { restart: true });
+});
+
+test('a plan with work due now says so in nextAt, so a caller re-planning after one step does not sleep', () => {
+  for (const leases of [[], [lease({ renewable: false, expiresAt: T0 + 2 * S, ttlSeconds: 8 })], [lease({ expiresAt: T0 + 100 * S, ttlSeconds: 600 })]]) {
+    const plan = planLeases({ now: T0 + 1 * S, leases, policy, jitter: 0 });
+    assert.notEqual(plan.action.kind, 'none');
+    assert.equal(plan.nextAt, T0 + 1 * S);
+  }
 });

@@ -1,0 +1,36 @@
+// A TCP proxy to a real server that a test can cut and restore: Vault becomes unreachable for the operator
+// without losing its state (a dev server keeps everything in memory, so it cannot simply be restarted).
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export async function tcpProxy(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+  let port = 0;
+  const listen = () => new Promise<void>((resolve) => {
+    server = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+    });
+    // The same port again after a cut, so the VaultConnection's address stays valid.
+    server.listen(port, '127.0.0.1', () => {
+      port = (server!.address() as { port: number }).port;
+      resolve();
+    });
+  });
+  const cut = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+  };
+  await listen();
+  return { port, cut, restore: listen, close: cut };
+}
