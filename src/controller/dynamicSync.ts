@@ -19,7 +19,10 @@ import type { WorkloadRestarter } from './workloads.ts';
 
 /** Restarts of rolloutRestartTargets wait this long after a rotation, so a burst of rotations restarts once. */
 export const RESTART_DEBOUNCE_MS = 10_000;
-const MIN_ROTATION_LEAD_MS = 1_000;
+/** The kubelet refreshes mounted Secrets about once a minute; two minutes cover its sync period and cache. */
+const MIN_ROTATION_LEAD_MS = 120_000;
+/** Vault's database engine checks its static-role rotation queue every 5 s; re-read after that. */
+const STATIC_REREAD_DELAY_MS = 6_000;
 
 export interface DynamicSource {
   issue(target: Target, spec: VaultSecretSpec, opts?: { freshToken?: boolean }): Promise<IssuedSecret>;
@@ -147,7 +150,7 @@ export class DynamicSecretSync {
         `wrote new credentials to Secret ${spec.destination?.name ?? meta.name} (${plan.action.reason}` +
         (issued.lease ? `, lease valid ${issued.lease.leaseDurationSeconds}s` : '') + ')');
       // Static database roles have no lease: Vault rotates the password after `ttl`; read again right after.
-      if (!issued.lease) nextAt = Math.min(nextAt, now + Math.max(1, issued.ttlSeconds) * 1000 + 1000);
+      if (!issued.lease) nextAt = Math.min(nextAt, now + Math.max(1, issued.ttlSeconds) * 1000 + STATIC_REREAD_DELAY_MS);
       const fresh = records.find((r) => r.state === 'active');
       if (fresh) nextAt = Math.min(nextAt, planLeases({ now, leases: [fresh], policy, jitter }).nextAt);
     } else if (plan.action.kind === 'renew') {

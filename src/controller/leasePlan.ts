@@ -20,7 +20,7 @@ export interface LeasePolicy {
   renewFraction: number;
   /** How long superseded credentials stay valid for consumers to pick up the new ones. */
   revokeGraceMs: number;
-  /** Shortest time between writing new credentials and the old ones' death. */
+  /** Preferred shortest time between writing new credentials and the old ones' death (capped at half the life). */
   minRotationLeadMs: number;
 }
 
@@ -45,7 +45,9 @@ export function rotationDeadline(lease: LeaseRecord, policy: LeasePolicy, jitter
 }
 
 function rotationDeadlines(lease: LeaseRecord, policy: LeasePolicy, jitter: number): { byLease: number; byParent?: number } {
-  const lead = (lifeMs: number) => Math.max(policy.minRotationLeadMs, lifeMs * (1 - policy.renewFraction) + 0.1 * lifeMs * jitter);
+  // At least minRotationLeadMs (consumers such as the kubelet need time to see the new Secret), but never
+  // more than half the life, or short TTLs and short-lived tokens would re-issue in a loop.
+  const lead = (lifeMs: number) => Math.min(Math.max(policy.minRotationLeadMs, lifeMs * (1 - policy.renewFraction) + 0.1 * lifeMs * jitter), lifeMs / 2);
   const byLease = lease.expiresAt - lead(lease.ttlSeconds * 1000);
   if (lease.parentTokenExpiresAt === undefined) return { byLease };
   // A parent token shorter-lived than the lease sets its own, shorter lead, measured on the token's life

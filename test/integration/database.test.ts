@@ -227,7 +227,7 @@ test('credentials are rotated before the Vault token that issued them expires', 
   // No runaway: over 30 s, about one rotation per token lifetime.
   await sleep(30_000);
   const rotations = (await eventsFor(ns, 'db')).filter((e) => e.reason === 'CredentialsRotated').reduce((n, e) => n + (e.count ?? 1), 0);
-  assert.ok(rotations >= 2 && rotations <= 6, `rotations in ~45 s with 15 s tokens: ${rotations}`);
+  assert.ok(rotations >= 2 && rotations <= 9, `rotations in ~45 s with 15 s tokens (one per ~7.5 s expected, a loop would be dozens): ${rotations}`);
   assert.ok(await canLogin(await credentials(ns, 'db')), 'the current credentials work');
 });
 

@@ -4,7 +4,7 @@ import { afterRenewal, planLeases, renewalDeadline, restartDue, rotationDeadline
 
 const T0 = Date.UTC(2026, 0, 1);
 const S = 1000;
-const policy: LeasePolicy = { renewFraction: 2 / 3, revokeGraceMs: 300 * S, minRotationLeadMs: 1 * S };
+const policy: LeasePolicy = { renewFraction: 2 / 3, revokeGraceMs: 300 * S, minRotationLeadMs: 120 * S };
 
 function lease(overrides: Partial<LeaseRecord> = {}): LeaseRecord {
   return { leaseId: 'database/creds/app/a', issuedAt: T0, expiresAt: T0 + 600 * S, renewable: true, ttlSeconds: 600, state: 'active', ...overrides };
@@ -17,9 +17,11 @@ test('planLeases: what happens to the active lease', () => {
     ['two thirds of the TTL passed: renew', { now: T0 + 400 * S, leases: [lease()] }, 'renew'],
     ['not renewable, before the rotation point: nothing', { now: T0 + 300 * S, leases: [lease({ renewable: false })] }, 'none'],
     ['not renewable, past the rotation point: issue', { now: T0 + 401 * S, leases: [lease({ renewable: false })] }, 'issue:NotRenewable'],
+    ['short TTL: the lead is capped at half the life', { now: T0 + 3 * S, leases: [lease({ renewable: false, expiresAt: T0 + 8 * S, ttlSeconds: 8 })] }, 'none'],
+    ['short TTL: rotation at half the life', { now: T0 + 4 * S, leases: [lease({ renewable: false, expiresAt: T0 + 8 * S, ttlSeconds: 8 })] }, 'issue:NotRenewable'],
     ['expired: issue', { now: T0 + 601 * S, leases: [lease()] }, 'issue:Expired'],
-    ['parent token dies before the lease: issue a third of its life before it', { now: T0 + 170 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'issue:ParentTokenExpiring'],
-    ['parent token dies before the lease: not yet', { now: T0 + 150 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'none'],
+    ['parent token dies before the lease: issue two minutes before it', { now: T0 + 131 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'issue:ParentTokenExpiring'],
+    ['parent token dies before the lease: not yet', { now: T0 + 129 * S, leases: [lease({ parentTokenExpiresAt: T0 + 250 * S })] }, 'none'],
     ['credentials just issued under a short-lived token are not due again at once', { now: T0 + 1 * S, leases: [lease({ parentTokenExpiresAt: T0 + 20 * S })] }, 'none'],
     ['parent token outlives the lease: renew as usual', { now: T0 + 400 * S, leases: [lease({ parentTokenExpiresAt: T0 + 3600 * S })] }, 'renew'],
     ['a reason from the reconciler wins', { now: T0 + 60 * S, leases: [lease()], issueNow: 'SpecChanged' }, 'issue:SpecChanged'],
