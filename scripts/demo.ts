@@ -7,7 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { KUBERNETES_AUTH_MOUNT, KV2_MOUNT } from '../devstack/configure.ts';
+import pg from 'pg';
+import { AppsV1Api } from '@kubernetes/client-node';
+import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT, KV2_MOUNT, putDatabaseRole } from '../devstack/configure.ts';
 import { VaultAdmin } from '../devstack/vaultAdmin.ts';
 
 const run = promisify(execFile);
@@ -32,7 +34,17 @@ async function main(): Promise<void> {
   for (const ns of ['demo', 'vault-sync-system']) await core.createNamespace({ body: { metadata: { name: ns } } }).catch(() => undefined);
 
   say('Vault: the "demo" namespace may read secret/demo/* through role demo-app (Kubernetes auth)');
-  await vault.putPolicy('demo-app', `path "${KV2_MOUNT}/data/demo/*" { capabilities = ["read"] }`);
+  await vault.putPolicy('demo-app', [
+    `path "${KV2_MOUNT}/data/demo/*" { capabilities = ["read"] }`,
+    `path "${DATABASE_MOUNT}/creds/demo-db" { capabilities = ["read"] }`,
+    'path "sys/leases/renew" { capabilities = ["update"] }',
+    'path "sys/leases/revoke" { capabilities = ["update"] }',
+  ].join('\n'));
+  await putDatabaseRole(vault, 'demo-db', { defaultTtl: '20s', maxTtl: '40s' });
+  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace: 'demo',
+    body: { metadata: { name: 'app' }, spec: { selector: { matchLabels: { app: 'app' } }, template: { metadata: { labels: { app: 'app' } }, spec: { containers: [{ name: 'app', image: 'busybox' }] } } } },
+  }).catch(() => undefined);
   await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/demo-app`, {
     bound_service_account_names: ['default'], bound_service_account_namespaces: ['demo'], audience: 'vault', token_policies: ['demo-app'], token_ttl: '20m',
   });
@@ -53,7 +65,7 @@ async function main(): Promise<void> {
   }
   const show = async () => {
     process.stdout.write(await k('get', 'vaultsecrets', '-n', 'demo'));
-    for (const name of ['app-config', 'database-url']) {
+    for (const name of ['app-config', 'database-url', 'database-credentials']) {
       const json = await k('get', 'secret', name, '-n', 'demo', '-o', 'json').catch(() => '');
       if (!json) continue;
       const data = JSON.parse(json).data ?? {};
@@ -65,6 +77,30 @@ async function main(): Promise<void> {
   say('synced (demo values, printed here only because this is a demo)');
   await show();
 
+  // A consumer that logs in to PostgreSQL every 100 ms with whatever the Secret holds, as an app would.
+  const consumer = { logins: 0, failures: 0, users: new Set<string>() };
+  const consume = async () => {
+    while (true) {
+      const json = await k('get', 'secret', 'database-credentials', '-n', 'demo', '-o', 'json').catch(() => '');
+      const data = json ? JSON.parse(json).data ?? {} : {};
+      const user = data.username ? Buffer.from(data.username, 'base64').toString() : '';
+      if (user) {
+        const client = new pg.Client({ host: env.VSYNC_PG_HOST, port: Number(env.VSYNC_PG_PORT), database: env.VSYNC_PG_DATABASE, user, password: Buffer.from(data.password, 'base64').toString(), connectionTimeoutMillis: 3000 });
+        try {
+          await client.connect();
+          consumer.logins++;
+          consumer.users.add(user);
+        } catch {
+          consumer.failures++;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      }
+      await sleep(100);
+    }
+  };
+  void consume();
+
   say('changing LOG_LEVEL in Vault; the 15s refresh brings it into the Secret');
   await vault.write(`${KV2_MOUNT}/data/demo/app-config`, { data: { LOG_LEVEL: 'debug', FEATURE_X: 'on' } });
   const until = Date.now() + Number(env.DEMO_SECONDS ?? 3600) * 1000;
@@ -72,8 +108,11 @@ async function main(): Promise<void> {
     await sleep(5000);
     say(new Date().toISOString());
     await show();
+    const restartedAt = JSON.parse(await k('get', 'deployment', 'app', '-n', 'demo', '-o', 'json')).spec.template.metadata.annotations?.['vaultsync.dev/restartedAt'];
+    process.stdout.write(`  consumer: ${consumer.logins} PostgreSQL logins with the Secret's credentials, ${consumer.failures} failed, ${consumer.users.size} distinct users (rotations: ${Math.max(0, consumer.users.size - 1)}); deployment/app last restarted ${restartedAt ?? 'never'}\n`);
   }
   stop();
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

@@ -328,7 +328,10 @@ export class VaultSecretReconciler {
   }
 
   private async writeStatus(obj: VaultSecretObject, status: VaultSecretStatus): Promise<void> {
-    const rv = await this.deps.objects.patchStatus(ref(obj), status as Record<string, unknown>);
+    // A JSON merge patch keeps keys it does not mention: fields dropped from the status are sent as null.
+    const patch: Record<string, unknown> = { ...status };
+    for (const key of Object.keys(obj.status ?? {})) if (patch[key] === undefined) patch[key] = null;
+    const rv = await this.deps.objects.patchStatus(ref(obj), patch);
     const memory = this.memory.get(objectKey(obj.metadata));
     if (memory && rv) memory.expectRv = rv;
   }

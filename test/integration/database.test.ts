@@ -200,6 +200,11 @@ test('a rotation restarts the target workloads once, debounced', async (t) => {
   const { core } = kubeClients();
   const events = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=db' })).items;
   assert.ok(events.some((e) => e.reason === 'RolloutRestarted'), 'an event per restart');
+  // Debounced: never more restarts than rotations (each restart event names one workload; two are selected).
+  await sleep(12_000);
+  const later = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=db' })).items;
+  const total = (reason: string) => later.filter((e) => e.reason === reason).reduce((n, e) => n + (e.count ?? 1), 0);
+  assert.ok(total('RolloutRestarted') / 2 <= total('CredentialsRotated'), `${total('RolloutRestarted') / 2} restarts for ${total('CredentialsRotated')} rotations`);
 });
 
 test('credentials are rotated before the Vault token that issued them expires', async (t) => {
