@@ -26,7 +26,7 @@ export class VaultSecretController {
   }
 
   async start(): Promise<void> {
-    const { queue, vaultSecrets, vaultConnections, secretMeta, reconciler } = this.deps;
+    const { queue, vaultSecrets, vaultConnections, secretMeta } = this.deps;
     vaultSecrets.on((type, obj, old) => {
       if (type === 'delete') return;
       // Status-only updates (our own writes) do not change generation, annotations or deletion state.

@@ -5,9 +5,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT, putDatabaseRole } from '../../devstack/configure.ts';
-import { eventually, kubeClients, pgAdmin, pgLogin, stackEnv, testNamespace, vaultAdmin } from '../support/stack.ts';
+import { eventually, kubeClients, pgAdmin, pgLogin, testNamespace, vaultAdmin } from '../support/stack.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
-import { tcpProxy } from '../support/proxy.ts';
+import { flakyVaultConnection } from '../support/proxy.ts';
 import { GROUP, VERSION, createVaultSecret, decoded, eventsFor, getVaultSecret, installCrds, readSecret, waitForCondition } from '../support/vaultsync.ts';
 
 let operator: RunningOperator;
@@ -239,13 +239,7 @@ test('credentials are rotated before the Vault token that issued them expires', 
 test('Vault unreachable through a renewal window: the Secret keeps working credentials and the lease is renewed after', async (t) => {
   const ns = await testNamespace('db-outage', t);
   const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '24s', maxTtl: '1h' });
-  const proxy = await tcpProxy(new URL(stackEnv().VAULT_ADDR));
-  t.after(() => proxy.close());
-  const { custom } = kubeClients();
-  await custom.createNamespacedCustomObject({
-    group: GROUP, version: VERSION, namespace: ns, plural: 'vaultconnections',
-    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'VaultConnection', metadata: { name: 'flaky' }, spec: { address: `http://127.0.0.1:${proxy.port}`, timeout: '2s' } },
-  });
+  const proxy = await flakyVaultConnection(ns, 'flaky', t);
   await createVaultSecret(ns, 'db', { ...dbSpec(vaultRole, dbRole), vault: { connectionRef: { name: 'flaky' }, auth: { kubernetes: { role: vaultRole } } } });
   await waitForCondition(ns, 'db', 'Ready', 'True');
   const creds = await credentials(ns, 'db');

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { eventually, kubeClients, stackEnv, testNamespace } from '../support/stack.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
-import { tcpProxy } from '../support/proxy.ts';
+import { flakyVaultConnection } from '../support/proxy.ts';
 import {
   GROUP, VERSION, condition, createVaultSecret, decoded, eventsFor, getVaultSecret, installCrds, kubernetesAuth,
   putKv1, putKv2, readSecret, tenantRole, waitForCondition, waitForSecretData,
@@ -224,13 +224,7 @@ test('invalid specs: rejected at admission where the schema can tell, otherwise 
 test('Vault unreachable: the Secret is kept, the condition says why, and the sync recovers', async (t) => {
   const ns = await testNamespace('vs-outage', t);
   const role = await tenantRole(ns);
-  const proxy = await tcpProxy(new URL(stackEnv().VAULT_ADDR));
-  t.after(() => proxy.close());
-  const { custom } = kubeClients();
-  await custom.createNamespacedCustomObject({
-    group: GROUP, version: VERSION, namespace: ns, plural: 'vaultconnections',
-    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'VaultConnection', metadata: { name: 'flaky' }, spec: { address: `http://127.0.0.1:${proxy.port}`, timeout: '2s' } },
-  });
+  const proxy = await flakyVaultConnection(ns, 'flaky', t);
   const one = secretValue('outage-one');
   await putKv2(`${ns}/svc`, { value: one });
   await createVaultSecret(ns, 'svc', {

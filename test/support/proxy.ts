@@ -1,6 +1,8 @@
 // A TCP proxy to a real server that a test can cut and restore: Vault becomes unreachable for the operator
 // without losing its state (a dev server keeps everything in memory, so it cannot simply be restarted).
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { kubeClients, stackEnv } from './stack.ts';
+import { GROUP, VERSION } from './vaultsync.ts';
 
 export async function tcpProxy(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
   let server: Server | undefined;
@@ -33,4 +35,15 @@ export async function tcpProxy(target: URL): Promise<{ port: number; cut(): Prom
   };
   await listen();
   return { port, cut, restore: listen, close: cut };
+}
+
+/** A VaultConnection in `ns` whose address is a cuttable proxy to the stack's Vault (2 s request timeout). */
+export async function flakyVaultConnection(ns: string, name: string, t: { after(fn: () => Promise<void>): void }) {
+  const proxy = await tcpProxy(new URL(stackEnv().VAULT_ADDR));
+  t.after(() => proxy.close());
+  await kubeClients().custom.createNamespacedCustomObject({
+    group: GROUP, version: VERSION, namespace: ns, plural: 'vaultconnections',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'VaultConnection', metadata: { name }, spec: { address: `http://127.0.0.1:${proxy.port}`, timeout: '2s' } },
+  });
+  return proxy;
 }
