@@ -268,3 +268,41 @@ test('Vault unreachable through a renewal window: the Secret keeps working crede
   assert.ok(await canLogin(await credentials(ns, 'db')));
   void creds;
 });
+
+test('a static database role: the Secret follows the password Vault rotates', async (t) => {
+  const ns = await testNamespace('db-static', t);
+  const vault = vaultAdmin();
+  const username = `static_${ns.replace(/-/g, '_')}`;
+  const admin = await pgAdmin();
+  await admin.query(`CREATE ROLE "${username}" WITH LOGIN PASSWORD 'initial-not-used'`);
+  await admin.end();
+  t.after(async () => {
+    const a = await pgAdmin();
+    await a.query(`DROP ROLE IF EXISTS "${username}"`).catch(() => undefined);
+    await a.end();
+  });
+  const staticRole = `static-${ns}`;
+  await vault.write(`${DATABASE_MOUNT}/static-roles/${staticRole}`, { db_name: 'devstack-postgres', username, rotation_period: '10s' });
+  t.after(async () => { await vault.delete(`${DATABASE_MOUNT}/static-roles/${staticRole}`).catch(() => undefined); });
+  const vaultRole = `static-${ns}`;
+  await vault.putPolicy(vaultRole, `path "${DATABASE_MOUNT}/static-creds/${staticRole}" { capabilities = ["read"] }`);
+  await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/${vaultRole}`, {
+    bound_service_account_names: ['default'], bound_service_account_namespaces: [ns], audience: 'vault', token_policies: [vaultRole], token_ttl: '1h',
+  });
+  const { core } = kubeClients();
+  await eventually(`ServiceAccount ${ns}/default`, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
+  await createVaultSecret(ns, 'static', { vault: { auth: { kubernetes: { role: vaultRole } } }, source: { database: { role: staticRole, static: true } } });
+  await waitForCondition(ns, 'static', 'Ready', 'True');
+  const first = await credentials(ns, 'static');
+  assert.equal(first.username, username);
+  assert.ok(await canLogin(first), 'the current static password logs in');
+  const vs = await getVaultSecret(ns, 'static');
+  assert.deepEqual(vs.status.leases ?? [], [], 'a static role has no lease to track');
+  // Vault rotates every 10 s; the operator re-reads just after each rotation.
+  const next = await eventually('the rotated password in the Secret', async () => {
+    const now = await credentials(ns, 'static');
+    return now.password !== first.password ? now : undefined;
+  }, 30_000, 250);
+  assert.equal(next.username, username);
+  assert.ok(await canLogin(next), 'the rotated password logs in');
+});
