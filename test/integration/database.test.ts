@@ -306,3 +306,40 @@ test('a static database role: the Secret follows the password Vault rotates', as
   assert.equal(next.username, username);
   assert.ok(await canLogin(next), 'the rotated password logs in');
 });
+
+test('a generic dynamic source: PKI certificates re-issued before they expire', async (t) => {
+  const ns = await testNamespace('pki', t);
+  const vault = vaultAdmin();
+  const mount = `pki-${ns}`;
+  await vault.write(`sys/mounts/${mount}`, { type: 'pki', config: { max_lease_ttl: '1h' } });
+  t.after(async () => { await vault.delete(`sys/mounts/${mount}`).catch(() => undefined); });
+  await vault.write(`${mount}/root/generate/internal`, { common_name: 'devstack test CA', ttl: '1h' });
+  // generate_lease: certificates come with a (non-renewable) lease the operator must replace in time.
+  await vault.write(`${mount}/roles/web`, { allowed_domains: 'svc.cluster.local', allow_subdomains: true, max_ttl: '1h', generate_lease: true });
+  const vaultRole = `pki-${ns}`;
+  await vault.putPolicy(vaultRole, [`path "${mount}/issue/web" { capabilities = ["create", "update"] }`, 'path "sys/leases/revoke" { capabilities = ["update"] }'].join('\n'));
+  await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/${vaultRole}`, {
+    bound_service_account_names: ['default'], bound_service_account_namespaces: [ns], audience: 'vault', token_policies: [vaultRole], token_ttl: '1h',
+  });
+  const { core } = kubeClients();
+  await eventually(`ServiceAccount ${ns}/default`, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
+  await createVaultSecret(ns, 'tls', {
+    vault: { auth: { kubernetes: { role: vaultRole } } },
+    source: { dynamic: { path: `${mount}/issue/web`, method: 'POST', params: { common_name: 'web.app.svc.cluster.local', ttl: '12s' } } },
+    template: { data: { 'tls.crt': '{{ secret.certificate }}', 'tls.key': '{{ secret.private_key }}', 'serial': '{{ secret.serial_number }}' } },
+    destination: { type: 'kubernetes.io/tls' },
+    leases: { revokeGracePeriod: '2s' },
+  });
+  const vs = await waitForCondition(ns, 'tls', 'Ready', 'True');
+  assert.equal(vs.status.leases[0].renewable, false);
+  const first = decoded(await readSecret(ns, 'tls'));
+  assert.match(first['tls.crt']!, /BEGIN CERTIFICATE/);
+  assert.match(first['tls.key']!, /PRIVATE KEY/);
+  const second = await eventually('a new certificate before the first expires', async () => {
+    const now = decoded(await readSecret(ns, 'tls'));
+    return now.serial !== first.serial ? now : undefined;
+  }, 15_000, 250);
+  assert.match(second['tls.crt']!, /BEGIN CERTIFICATE/);
+  const secret = await readSecret(ns, 'tls');
+  assert.equal(secret?.type, 'kubernetes.io/tls');
+});
