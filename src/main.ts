@@ -22,6 +22,7 @@ import { OperatorMetrics } from './metrics/metrics.ts';
 import { ListWatch, NamespacedWatches, type KubeObject, type WatchCache } from './kube/listWatch.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretStore } from './kube/secrets.ts';
 import { systemClock } from './util/clock.ts';
+import { TokenBucket } from './util/rateLimiter.ts';
 import { createLogger, type Logger } from './util/logger.ts';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -129,6 +130,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     onRotation: () => metrics.recordRotation(),
     onRevocation: (result) => metrics.recordRevocation(result),
     onRestart: (kind) => metrics.recordRolloutRestart(kind),
+    leaseLimiter: new TokenBucket({ ratePerSecond: config.leaseRateLimit, burst: Math.max(1, Math.ceil(config.leaseRateLimit * 2)), clock }),
     hmacKey: await hmacKey(core, config, log),
     onSync: (o) => {
       metrics.recordSync(o);

@@ -47,6 +47,8 @@ export interface DynamicDeps {
   onRotation?: () => void;
   onRevocation?: (result: 'revoked' | 'failed') => void;
   onRestart?: (kind: string) => void;
+  /** Paces lease work (issue, renew, revoke) so a backlog after an outage reaches Vault at a steady rate. */
+  leaseLimiter?: { take(): Promise<void> };
 }
 
 export function policyFrom(spec: VaultSecretSpec): LeasePolicy {
@@ -124,6 +126,7 @@ export class DynamicSecretSync {
     let nextAt = plan.nextAt;
 
     if (plan.action.kind === 'issue') {
+      await this.deps.leaseLimiter?.take();
       // New credentials under a token about to expire would die with it: log in anew first.
       const issued = await this.deps.source.issue(target, spec, { freshToken: plan.action.reason === 'ParentTokenExpiring' });
       const data = await this.deps.writeSecret(obj, spec, issued.data);
@@ -157,6 +160,7 @@ export class DynamicSecretSync {
       const leaseId = plan.action.leaseId;
       const lease = records.find((r) => r.leaseId === leaseId)!;
       try {
+        await this.deps.leaseLimiter?.take();
         const granted = await this.deps.source.renew(target, spec, leaseId, lease.ttlSeconds);
         const renewed = afterRenewal(lease, lease.ttlSeconds, granted, now);
         records = records.map((r) => (r.leaseId === leaseId ? renewed : r));
@@ -179,6 +183,7 @@ export class DynamicSecretSync {
     // Superseded leases: revoke after the grace period; forget once expired (Vault already revoked them).
     for (const leaseId of plan.revoke) {
       try {
+        await this.deps.leaseLimiter?.take();
         await this.deps.source.revoke(target, spec, leaseId);
         this.deps.onRevocation?.('revoked');
         records = records.filter((r) => r.leaseId !== leaseId);

@@ -65,6 +65,7 @@ export interface ReconcilerDeps {
   onRotation?: () => void;
   onRevocation?: (result: 'revoked' | 'failed') => void;
   onRestart?: (kind: string) => void;
+  leaseLimiter?: { take(): Promise<void> };
   /** Outcome hook for metrics. */
   onSync?: (outcome: { reason: string; result: 'written' | 'unchanged' | 'failed'; failure?: string }) => void;
 }
@@ -103,6 +104,7 @@ export class VaultSecretReconciler {
       onRotation: deps.onRotation,
       onRevocation: deps.onRevocation,
       onRestart: deps.onRestart,
+      leaseLimiter: deps.leaseLimiter,
     }) : undefined;
   }
 
