@@ -112,7 +112,7 @@ export class DynamicSecretSync {
    * One pass over a dynamic VaultSecret; returns when to come back. `issueNow` carries reasons the
    * reconciler found (spec changed, Secret missing or edited, force-sync).
    */
-  async sync(obj: VaultSecretObject, spec: VaultSecretSpec, jitter: number, issueNow: IssueReason | undefined): Promise<number> {
+  async sync(obj: VaultSecretObject, spec: VaultSecretSpec, jitter: number, issueNow: IssueReason | undefined): Promise<{ nextAt: number; issued: boolean }> {
     const { clock } = this.deps;
     const now = clock.now();
     const meta = obj.metadata;
@@ -231,7 +231,7 @@ export class DynamicSecretSync {
       status.nextSyncTime = Number.isFinite(nextAt) ? new Date(nextAt).toISOString() : undefined;
       await this.deps.writeStatus(obj, status);
     }
-    return Number.isFinite(nextAt) ? nextAt : now + 3_600_000;
+    return { nextAt: Number.isFinite(nextAt) ? nextAt : now + 3_600_000, issued: plan.action.kind === 'issue' };
   }
 
   /** On deletion: revoke every lease still held (unless the spec keeps them). */

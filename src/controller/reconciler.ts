@@ -134,7 +134,7 @@ export class VaultSecretReconciler {
       return {};
     }
     if (!parsed.ok) {
-      await this.reportFailure(obj, new SyncError('InvalidSpec', `spec is invalid: ${parsed.message}`, false), undefined);
+      await this.reportFailure(obj, new SyncError('InvalidSpec', `spec is invalid: ${parsed.message}`, false));
       return {};
     }
     const spec = parsed.spec;
@@ -180,14 +180,18 @@ export class VaultSecretReconciler {
       this.deps.onSync?.({ reason: decision.reason, result: written ? 'written' : 'unchanged' });
       return { requeueAfterMs: Math.max(1000, nextRefreshAt(now, refreshIntervalMs, stableJitter(meta.uid ?? key)) - now) };
     } catch (err) {
-      const failure = toSyncError(err, destination);
-      memory.failed = true;
-      this.deps.onSync?.({ reason: decision.reason, result: 'failed', failure: failure.reason });
-      log.warn({ reason: failure.reason, syncReason: decision.reason, message: failure.message }, 'sync failed');
-      await this.reportFailure(obj, failure, spec);
-      if (failure.transient) throw failure; // the queue backs off per key
-      return { requeueAfterMs: refreshIntervalMs };
+      return this.failSync(obj, memory, decision.reason, toSyncError(err, destination), refreshIntervalMs, log);
     }
+  }
+
+  /** Reports a failed sync; transient failures go back to the queue, which backs off per key. */
+  private async failSync(obj: VaultSecretObject, memory: Memory, syncReason: string, failure: SyncError, retryPermanentAfterMs: number, log: Logger): Promise<ReconcileResult> {
+    memory.failed = true;
+    this.deps.onSync?.({ reason: syncReason, result: 'failed', failure: failure.reason });
+    log.warn({ reason: failure.reason, syncReason, message: failure.message }, 'sync failed');
+    await this.reportFailure(obj, failure);
+    if (failure.transient) throw failure;
+    return { requeueAfterMs: retryPermanentAfterMs };
   }
 
   private async reconcileDynamic(obj: VaultSecretObject, spec: VaultSecretSpec, ctx: { memory: Memory; now: number; secretState: SecretState; syncedOk: boolean; key: string }): Promise<ReconcileResult> {
@@ -205,19 +209,14 @@ export class VaultSecretReconciler {
     try {
       const target: VaultSecretObject = force !== undefined && force !== status.lastForceSync
         ? { ...obj, status: { ...status, lastForceSync: force } } : obj;
-      const nextAt = await this.dynamicSync.sync(target, spec, stableJitter(meta.uid ?? ctx.key), issueNow);
+      const { nextAt, issued } = await this.dynamicSync.sync(target, spec, stableJitter(meta.uid ?? ctx.key), issueNow);
       ctx.memory.failed = false;
       ctx.memory.lastSyncAt = ctx.now;
-      this.deps.onSync?.({ reason: issueNow ?? 'Refresh', result: 'written' });
+      this.deps.onSync?.({ reason: issueNow ?? 'LeaseSchedule', result: issued ? 'written' : 'unchanged' });
       return { requeueAfterMs: Math.max(500, nextAt - this.deps.clock.now()) };
     } catch (err) {
       const failure = toSyncError(err, spec.destination?.name ?? meta.name);
-      ctx.memory.failed = true;
-      this.deps.onSync?.({ reason: issueNow ?? 'Refresh', result: 'failed', failure: failure.reason });
-      this.deps.log.warn({ vaultSecret: ctx.key, reason: failure.reason, message: failure.message }, 'dynamic sync failed');
-      await this.reportFailure(obj, failure, spec);
-      if (failure.transient) throw failure;
-      return { requeueAfterMs: 60_000 };
+      return this.failSync(obj, ctx.memory, issueNow ?? 'LeaseSchedule', failure, 60_000, this.deps.log.child({ vaultSecret: ctx.key }));
     }
   }
 
@@ -314,7 +313,7 @@ export class VaultSecretReconciler {
     return written;
   }
 
-  private async reportFailure(obj: VaultSecretObject, failure: SyncError, spec: VaultSecretSpec | undefined): Promise<void> {
+  private async reportFailure(obj: VaultSecretObject, failure: SyncError): Promise<void> {
     const now = this.deps.clock.now();
     const meta = obj.metadata;
     let conditions = setCondition(obj.status?.conditions, { type: 'Synced', status: 'False', reason: failure.reason, message: failure.message, observedGeneration: meta.generation }, now);
@@ -326,7 +325,6 @@ export class VaultSecretReconciler {
     if (!alreadyReported) await this.writeStatus(obj, status);
     // The recorder folds repeats into one Event with a count.
     this.deps.events.emit(eventTarget(obj), 'Warning', failure.reason, failure.message);
-    void spec;
   }
 
   private async writeStatus(obj: VaultSecretObject, status: VaultSecretStatus): Promise<void> {
