@@ -334,7 +334,9 @@ export class VaultSecretSource implements SecretSource {
     if (err.kind === 'Sealed') return new SyncError('VaultSealed', `Vault at ${address} is sealed; the Secret keeps its last data`, true);
     if (err.kind === 'Throttled') return new SyncError('VaultThrottled', `Vault at ${address} throttled the login; retrying with backoff`, true);
     return new SyncError('VaultLoginFailed',
-      `Vault refused the login with ${describe} (${err.vaultErrors.join('; ') || err.kind}); check that the Vault role exists and is bound to this ServiceAccount and namespace`, true);
+      `Vault refused the login with ${describe} (${err.vaultErrors.join('; ') || err.kind}); ` +
+      (describe.startsWith('Kubernetes auth') ? 'check that the Vault role exists and is bound to this ServiceAccount and namespace'
+        : 'check the credentials and that they may look themselves up (the default policy allows it)'), true);
   }
 
   private readFailure(err: unknown, where: string, describe: string): SyncError {

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { eventually, kubeClients, stackEnv, testNamespace } from '../support/stack.ts';
+import { eventually, kubeClients, stackEnv, testNamespace, vaultAdmin } from '../support/stack.ts';
 import { startOperator, type RunningOperator } from '../support/operator.ts';
 import { flakyVaultConnection } from '../support/proxy.ts';
 import {
@@ -243,6 +243,35 @@ test('Vault unreachable: the Secret is kept, the condition says why, and the syn
   await proxy.restore();
   await waitForSecretData(ns, 'svc', { value: two }, 60_000);
   await waitForCondition(ns, 'svc', 'Ready', 'True', undefined, 30_000);
+});
+
+test('other auth methods: a Vault token and an AppRole secret ID from the namespace\'s own Secrets', async (t) => {
+  const ns = await testNamespace('vs-auth', t);
+  const role = await tenantRole(ns);
+  const vault = vaultAdmin();
+  const { core } = kubeClients();
+  const value = secretValue('auth');
+  await putKv2(`${ns}/app`, { value });
+  const created = await vault.write('auth/token/create', { policies: [role], ttl: '1h' });
+  secretValues.push(created.auth.client_token);
+  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'vault-token' }, stringData: { token: created.auth.client_token } } });
+  await createVaultSecret(ns, 'by-token', { vault: { auth: { token: { secretRef: { name: 'vault-token' } } } }, source: { kv: { mount: 'secret', path: `${ns}/app` } } });
+  await waitForSecretData(ns, 'by-token', { value });
+
+  await vault.ensureMount('auth', 'approle', { type: 'approle' });
+  await vault.write(`auth/approle/role/${ns}`, { token_policies: [role], token_ttl: '20m' });
+  const roleId = (await vault.read(`auth/approle/role/${ns}/role-id`)).data.role_id as string;
+  const secretId = (await vault.write(`auth/approle/role/${ns}/secret-id`, {})).data.secret_id as string;
+  secretValues.push(secretId);
+  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'approle' }, stringData: { 'secret-id': secretId } } });
+  await createVaultSecret(ns, 'by-approle', {
+    vault: { auth: { appRole: { roleId, secretIdRef: { name: 'approle', key: 'secret-id' } } } },
+    source: { kv: { mount: 'secret', path: `${ns}/app` } },
+  });
+  await waitForSecretData(ns, 'by-approle', { value });
+  // A credentials Secret that does not exist is reported by name, not guessed around.
+  await createVaultSecret(ns, 'no-creds', { vault: { auth: { token: { secretRef: { name: 'missing' } } } }, source: { kv: { mount: 'secret', path: `${ns}/app` } } });
+  await waitForCondition(ns, 'no-creds', 'Ready', 'False', 'CredentialsNotFound');
 });
 
 test('no secret value or Vault token appears in operator logs, events or status', async () => {
