@@ -5,12 +5,13 @@
 // dropped from status only after Vault revoked it or it expired.
 import type { LeaseStatus, VaultSecretSpec } from '../api/index.ts';
 import { parseDuration } from '../api/index.ts';
-import type { EventSink, EventTarget } from '../kube/events.ts';
+import type { EventSink } from '../kube/events.ts';
 import type { SecretStore } from '../kube/secrets.ts';
 import { dataHmac } from '../render/secretData.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { setCondition, type Condition } from './conditions.ts';
+import { sameJson, setReadyAndSynced } from './conditions.ts';
+import { vaultSecretEventTarget as eventTarget } from './vaultSecretObject.ts';
 import { afterRenewal, planLeases, restartDue, type IssueReason, type LeasePolicy, type LeaseRecord } from './leasePlan.ts';
 import type { VaultSecretObject, VaultSecretStatus } from './reconciler.ts';
 import { SyncError } from './syncError.ts';
@@ -219,11 +220,8 @@ export class DynamicSecretSync {
 
     status.leases = toStatus(records);
     const ready = describeReady(spec, records);
-    const conditions: Condition[] = [
-      { type: 'Ready', status: 'True', reason: 'Synced', message: ready, observedGeneration: meta.generation } as Condition,
-      { type: 'Synced', status: 'True', reason: 'Synced', message: ready, observedGeneration: meta.generation } as Condition,
-    ].reduce<Condition[]>((list, c) => setCondition(list, c, now), obj.status?.conditions ?? []);
-    const conditionsChanged = JSON.stringify(conditions) !== JSON.stringify(obj.status?.conditions ?? []);
+    const conditions = setReadyAndSynced(obj.status?.conditions, 'True', 'Synced', ready, meta.generation, now);
+    const conditionsChanged = !sameJson(conditions, obj.status?.conditions ?? []);
     if (changed || conditionsChanged || obj.status?.observedGeneration !== meta.generation) {
       status.conditions = conditions;
       status.observedGeneration = meta.generation;
@@ -255,8 +253,4 @@ function describeReady(spec: VaultSecretSpec, records: LeaseRecord[]): string {
   return `Secret ${spec.destination?.name ?? 'destination'} holds credentials from ${where}` +
     (active ? `; lease expires ${new Date(active.expiresAt).toISOString()}` : '') +
     (superseded ? `; ${superseded} superseded lease(s) awaiting revocation` : '');
-}
-
-function eventTarget(obj: VaultSecretObject): EventTarget {
-  return { apiVersion: 'vaultsync.dev/v1alpha1', kind: 'VaultSecret', namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid };
 }

@@ -1,13 +1,12 @@
 // Reconcile one VaultSecret: decide (pure, decide.ts), act (read Vault, write the Secret), report (status,
 // events). A refresh that finds nothing new writes nothing to Kubernetes.
-import { isDeepStrictEqual } from 'node:util';
 import type { V1Secret } from '@kubernetes/client-node';
 import {
-  GROUP, VERSION, VAULTSECRET_PLURAL, VAULTSECRET_KIND, parseDuration, parseVaultSecretSpec, type VaultSecretSpec, type VaultSecretStatus,
+  GROUP, VERSION, VAULTSECRET_KIND, parseDuration, parseVaultSecretSpec, type VaultSecretSpec, type VaultSecretStatus,
 } from '../api/index.ts';
-import type { CustomObjectStore, ResourceRef } from '../kube/customObjects.ts';
+import type { CustomObjectStore } from '../kube/customObjects.ts';
 import { classifyKubeError } from '../kube/errors.ts';
-import type { EventSink, EventTarget } from '../kube/events.ts';
+import type { EventSink } from '../kube/events.ts';
 import { objectKey, type KubeObject, type WatchCache, type ObjectMeta } from '../kube/listWatch.ts';
 import {
   FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, VAULTSECRET_LABEL, secretData, type SecretStore,
@@ -16,7 +15,8 @@ import { dataHmac, invalidSecretKeys, sameData, toBytes, type SourceData } from 
 import { renderTemplates, TemplateError } from '../render/template.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { setCondition, type Condition } from './conditions.ts';
+import { sameJson, setReadyAndSynced } from './conditions.ts';
+import { vaultSecretEventTarget as eventTarget, vaultSecretRef as ref } from './vaultSecretObject.ts';
 import { decideSync, nextRefreshAt, stableJitter, type SecretState, type SyncReason } from './decide.ts';
 import { SyncError } from './syncError.ts';
 import { DynamicSecretSync, type DynamicSource } from './dynamicSync.ts';
@@ -256,10 +256,7 @@ export class VaultSecretReconciler {
       dataHmac: hmac,
       kv: source.kv,
       lastForceSync: meta.annotations?.[FORCE_SYNC_ANNOTATION] ?? obj.status?.lastForceSync,
-      conditions: [
-        { type: 'Ready', status: 'True', reason: 'Synced', message: ready, observedGeneration: meta.generation },
-        { type: 'Synced', status: 'True', reason: 'Synced', message: ready, observedGeneration: meta.generation },
-      ].reduce<Condition[]>((list, c) => setCondition(list, c as Omit<Condition, 'lastTransitionTime'>, now), obj.status?.conditions ?? []),
+      conditions: setReadyAndSynced(obj.status?.conditions, 'True', 'Synced', ready, meta.generation, now),
     };
     // lastSyncTime and nextSyncTime move only with a write that happens anyway: a refresh that finds nothing
     // new must not cost a status write.
@@ -316,8 +313,7 @@ export class VaultSecretReconciler {
   private async reportFailure(obj: VaultSecretObject, failure: SyncError): Promise<void> {
     const now = this.deps.clock.now();
     const meta = obj.metadata;
-    let conditions = setCondition(obj.status?.conditions, { type: 'Synced', status: 'False', reason: failure.reason, message: failure.message, observedGeneration: meta.generation }, now);
-    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message, observedGeneration: meta.generation }, now);
+    const conditions = setReadyAndSynced(obj.status?.conditions, 'False', failure.reason, failure.message, meta.generation, now);
     // observedGeneration says which spec the conditions judge; the sync bookkeeping (dataHmac, lastSyncTime)
     // still describes the last good sync.
     const status: VaultSecretStatus = { ...obj.status, conditions, observedGeneration: meta.generation };
@@ -424,10 +420,9 @@ function pickKeys(data: Record<string, Buffer>, keys: string[] | undefined): Rec
   return Object.fromEntries(keys.filter((k) => data[k] !== undefined).map((k) => [k, data[k]!]));
 }
 
-/** Equal apart from the sync timestamps; key order is irrelevant (the API server returns keys sorted). */
+/** Equal apart from the sync timestamps. */
 function sameStatus(a: VaultSecretStatus | undefined, b: VaultSecretStatus): boolean {
-  const strip = (s: VaultSecretStatus | undefined) => JSON.parse(JSON.stringify({ ...s, lastSyncTime: undefined, nextSyncTime: undefined }));
-  return isDeepStrictEqual(strip(a), strip(b));
+  return sameJson({ ...a, lastSyncTime: undefined, nextSyncTime: undefined }, { ...b, lastSyncTime: undefined, nextSyncTime: undefined });
 }
 
 /** resourceVersions are etcd revisions: numeric in every API server this operator supports. */
@@ -448,13 +443,3 @@ function describeSource(spec: VaultSecretSpec): string {
   if (s.kvMerge) return s.kvMerge.sources.map((x) => `${x.mount}/${x.path}`).join(' + ');
   return 'Vault';
 }
-
-function ref(obj: VaultSecretObject): ResourceRef {
-  return { group: GROUP, version: VERSION, plural: VAULTSECRET_PLURAL, namespace: obj.metadata.namespace!, name: obj.metadata.name };
-}
-
-function eventTarget(obj: VaultSecretObject): EventTarget {
-  return { apiVersion: `${GROUP}/${VERSION}`, kind: VAULTSECRET_KIND, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid };
-}
-
-export { objectKey };
