@@ -1,84 +1,31 @@
 // Dynamic database credentials on the real stack: Vault's database engine issuing PostgreSQL logins.
 // What a user checks: the Secret's credentials log in, rotate before they die, superseded ones stop
-// working after the grace period, deletion removes the database role, and restarts re-issue nothing.
+// working after the grace period, deletion removes the database role, and restarts (also mid-rotation) re-issue nothing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT, putDatabaseRole } from '../../devstack/configure.ts';
-import { eventually, kubeClients, pgAdmin, pgLogin, testNamespace, vaultAdmin } from '../support/stack.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT } from '../../devstack/configure.ts';
+import { eventually, kubeClients, pgAdmin, testNamespace, vaultAdmin } from '../support/stack.ts';
+import { sample, scrape, startOperator, sumOf, type RunningOperator } from '../support/operator.ts';
 import { flakyVaultConnection } from '../support/proxy.ts';
-import { GROUP, VERSION, createVaultSecret, decoded, eventsFor, getVaultSecret, installCrds, readSecret, waitForCondition } from '../support/vaultsync.ts';
+import {
+  GROUP, VERSION, canLogin, createDeployment, createVaultSecret, credentials, databaseTenant, dbSpec, decoded, eventsFor,
+  getVaultSecret, installCrds, pgRolesFor, readSecret, rollouts, vaultLeases, waitForCondition,
+} from '../support/vaultsync.ts';
 
+// One replica without leader election: a process started after a SIGKILL reconciles at once instead of
+// waiting out the killed one's leader Lease (failover.test.ts covers two replicas with election).
+const SINGLE_REPLICA = { env: { VSYNC_LEADER_ELECT: 'false' } };
 let operator: RunningOperator;
 
 before(async () => {
   await installCrds();
-  operator = await startOperator();
+  operator = await startOperator(SINGLE_REPLICA);
 });
 
 after(async () => {
   await operator?.stop();
 });
-
-/** A database role with the given TTLs and a namespace role allowed to use it (and renew/revoke leases). */
-async function databaseTenant(ns: string, ttl: { defaultTtl: string; maxTtl: string }): Promise<{ dbRole: string; vaultRole: string }> {
-  const vault = vaultAdmin();
-  const dbRole = `db-${ns}`;
-  await putDatabaseRole(vault, dbRole, ttl);
-  const vaultRole = `dbtenant-${ns}`;
-  await vault.putPolicy(vaultRole, [
-    `path "${DATABASE_MOUNT}/creds/${dbRole}" { capabilities = ["read"] }`,
-    'path "sys/leases/renew" { capabilities = ["update"] }',
-    'path "sys/leases/revoke" { capabilities = ["update"] }',
-  ].join('\n'));
-  await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/${vaultRole}`, {
-    bound_service_account_names: ['default'], bound_service_account_namespaces: [ns], audience: 'vault',
-    token_policies: [vaultRole], token_ttl: '1h', token_max_ttl: '2h',
-  });
-  const { core } = kubeClients();
-  await eventually(`ServiceAccount ${ns}/default`, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
-  return { dbRole, vaultRole };
-}
-
-async function credentials(ns: string, name: string): Promise<{ username: string; password: string }> {
-  const data = decoded(await readSecret(ns, name));
-  return { username: data.username!, password: data.password! };
-}
-
-async function canLogin(creds: { username: string; password: string }): Promise<boolean> {
-  try {
-    const session = await pgLogin(creds.username, creds.password);
-    await session.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** PostgreSQL roles Vault created for a database role (their names embed the role name). */
-async function pgRolesFor(dbRole: string): Promise<string[]> {
-  const admin = await pgAdmin();
-  try {
-    const res = await admin.query('select rolname from pg_roles where rolname like $1 order by rolname', [`%${dbRole.slice(0, 20)}%`]);
-    return res.rows.map((r) => r.rolname as string);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function vaultLeases(dbRole: string): Promise<string[]> {
-  try {
-    const res = await vaultAdmin().list(`sys/leases/lookup/${DATABASE_MOUNT}/creds/${dbRole}/`);
-    return res.data.keys as string[];
-  } catch {
-    return [];
-  }
-}
-
-function dbSpec(vaultRole: string, dbRole: string, extra: Record<string, unknown> = {}) {
-  return { vault: { auth: { kubernetes: { role: vaultRole } } }, source: { database: { role: dbRole } }, ...extra };
-}
 
 test('database credentials land in the Secret, log in, and their lease is tracked in status', async (t) => {
   const ns = await testNamespace('db-basic', t);
@@ -145,53 +92,127 @@ test('a consumer logging in every 100 ms with whatever the Secret holds never fa
 test('an operator restart at steady state issues no new lease and restarts nothing', async (t) => {
   const ns = await testNamespace('db-restart', t);
   const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '10m', maxTtl: '1h' });
-  const { apps } = kubeClients();
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'app', labels: { app: 'app' } },
-      spec: { selector: { matchLabels: { app: 'app' } }, template: { metadata: { labels: { app: 'app' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } },
-    },
-  });
+  await createDeployment(ns, 'app');
   await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, { rolloutRestartTargets: [{ kind: 'Deployment', name: 'app' }] }));
   await waitForCondition(ns, 'db', 'Ready', 'True');
   const before = { leases: await vaultLeases(dbRole), roles: await pgRolesFor(dbRole), creds: await credentials(ns, 'db') };
-  const templateBefore = (await apps.readNamespacedDeployment({ name: 'app', namespace: ns })).spec?.template.metadata?.annotations ?? {};
+  const workloadBefore = await rollouts(ns, 'app');
   assert.equal(before.leases.length, 1);
-  assert.equal(templateBefore['vaultsync.dev/restartedAt'], undefined, 'the first sync restarts nothing');
+  assert.equal(before.roles.length, 1, 'one PostgreSQL user for the one lease');
+  assert.equal(workloadBefore.restartedAt, undefined, 'the first sync restarts nothing');
 
   // Hard kill: no graceful shutdown, no Lease release.
   await operator.stop('SIGKILL');
-  operator = await startOperator();
+  operator = await startOperator(SINGLE_REPLICA);
+  // The new process has looked at the dynamic VaultSecret (a lease-schedule pass), and then some.
+  await eventually('the restarted operator to reconcile', async () =>
+    (sumOf(await scrape(operator), 'vaultsync_syncs_total', /reason="LeaseSchedule"/) >= 1 ? true : undefined), 15_000, 200);
   await sleep(8000);
   await waitForCondition(ns, 'db', 'Ready', 'True');
   assert.deepEqual(await vaultLeases(dbRole), before.leases, 'no lease issued or lost');
   assert.deepEqual(await pgRolesFor(dbRole), before.roles, 'no database role created or dropped');
   assert.deepEqual(await credentials(ns, 'db'), before.creds, 'the Secret still holds the same credentials');
-  const templateAfter = (await apps.readNamespacedDeployment({ name: 'app', namespace: ns })).spec?.template.metadata?.annotations ?? {};
-  assert.equal(templateAfter['vaultsync.dev/restartedAt'], undefined, 'no workload restart');
+  assert.deepEqual(await rollouts(ns, 'app'), workloadBefore, 'no workload restart');
+});
+
+test('a hard kill mid-rotation: the new process revokes the superseded lease on time and issues nothing extra', async (t) => {
+  const ns = await testNamespace('db-midkill', t);
+  // Renewal at ~2/3 of 24 s is cut short by max_ttl 30 s, so new credentials come half a TTL before the end,
+  // at ~18 s. The superseded lease then has 12 s left: revoked after the 8 s grace, 4 s before it would expire.
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '24s', maxTtl: '30s' });
+  const graceMs = 8000;
+  await createDeployment(ns, 'app');
+  await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, {
+    leases: { revokeGracePeriod: '8s' }, rolloutRestartTargets: [{ kind: 'Deployment', name: 'app' }],
+  }));
+  await waitForCondition(ns, 'db', 'Ready', 'True');
+  const first = await credentials(ns, 'db');
+  const workloadBefore = await rollouts(ns, 'app');
+  await eventually('a superseded lease in status', async () => {
+    const vs = await getVaultSecret(ns, 'db');
+    return (vs.status?.leases ?? []).some((l: any) => l.state === 'superseded') ? true : undefined;
+  }, 30_000, 100);
+  await operator.stop('SIGKILL');
+  const killedAt = Date.now();
+
+  // What the killed process left behind: status, Vault and PostgreSQL agree on two leases.
+  const vs = await getVaultSecret(ns, 'db');
+  const superseded = (vs.status.leases as any[]).find((l) => l.state === 'superseded');
+  const active = (vs.status.leases as any[]).find((l) => l.state === 'active');
+  const supersededAt = Date.parse(superseded.supersededAt);
+  const atKill = { leases: await vaultLeases(dbRole), roles: await pgRolesFor(dbRole), creds: await credentials(ns, 'db') };
+  assert.ok(killedAt < supersededAt + graceMs - 4000, `killed ${killedAt - supersededAt} ms into the ${graceMs} ms grace period`);
+  assert.deepEqual(atKill.leases, [superseded.leaseId, active.leaseId].map((id: string) => id.split('/').at(-1)).sort(), 'status records both leases Vault holds');
+  assert.equal(atKill.roles.length, 2);
+  assert.ok(atKill.roles.includes(first.username), 'the superseded credentials still exist during the grace period');
+  assert.notEqual(atKill.creds.username, first.username, 'the Secret holds the new credentials');
+  assert.ok(vs.status.pendingRestartSince, 'the rotation left a debounced restart pending');
+
+  // From now on: every lease and database user seen, and a consumer logging in with whatever the Secret holds.
+  const seen = { leases: new Set<string>(), roles: new Set<string>() };
+  const failures: string[] = [];
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const id of await vaultLeases(dbRole)) seen.leases.add(id);
+      for (const role of await pgRolesFor(dbRole)) seen.roles.add(role);
+      if (!(await canLogin(await credentials(ns, 'db')))) failures.push(`login failed at +${Date.now() - killedAt} ms after the kill`);
+      await sleep(200);
+    }
+  })();
+  t.after(async () => { watching = false; await watcher; });
+
+  operator = await startOperator(SINGLE_REPLICA);
+  await eventually('the restarted operator to reconcile', async () =>
+    (sumOf(await scrape(operator), 'vaultsync_syncs_total', /reason="LeaseSchedule"/) >= 1 ? true : undefined), 10_000, 100);
+  assert.deepEqual(await vaultLeases(dbRole), atKill.leases, 'right after the restart: the same leases in Vault');
+  assert.deepEqual(await pgRolesFor(dbRole), atKill.roles, 'right after the restart: the same PostgreSQL users');
+
+  // The superseded lease is revoked once its grace period is over, by the new process, before it would expire.
+  const revokedAt = await eventually('the superseded database user dropped', async () =>
+    ((await pgRolesFor(dbRole)).includes(first.username) ? undefined : Date.now()), 20_000, 100);
+  process.stdout.write(`# mid-rotation kill: killed ${killedAt - supersededAt} ms after the rotation, superseded user dropped ` +
+    `${revokedAt - supersededAt} ms after it (grace ${graceMs} ms, expiry ${Date.parse(superseded.expiresAt) - supersededAt} ms)\n`);
+  assert.ok(revokedAt >= supersededAt + graceMs, 'not before the grace period was over');
+  assert.ok(revokedAt < Date.parse(superseded.expiresAt), 'revoked, not left to expire');
+  assert.deepEqual(await vaultLeases(dbRole), [active.leaseId.split('/').at(-1)], 'Vault holds only the current lease');
+  assert.equal(await canLogin(first), false, 'the superseded credentials no longer log in');
+  assert.equal(sample(await scrape(operator), 'vaultsync_revocations_total', '{result="revoked"}'), 1, 'the new process revoked it');
+
+  // The restart the rotation asked for happens once, when its debounce window closes.
+  const restarted = await eventually('the debounced rollout restart', async () => {
+    const now = await rollouts(ns, 'app');
+    return now.restartedAt !== undefined ? now : undefined;
+  }, 15_000, 200);
+  await sleep(1500);
+  watching = false;
+  await watcher;
+  const after = await getVaultSecret(ns, 'db');
+  assert.equal(restarted.generation, workloadBefore.generation + 1, 'one restart for the one rotation');
+  assert.deepEqual(await rollouts(ns, 'app'), restarted, 'and no other');
+  assert.equal(restarted.restartedAt, after.status.lastRestartTime);
+  assert.equal(after.status.pendingRestartSince, undefined);
+
+  // No lease issued by the new process: nothing was due before the current lease's own rotation point.
+  assert.deepEqual([...seen.leases].sort(), atKill.leases, 'no lease issued after the kill');
+  assert.deepEqual([...seen.roles].sort(), [...atKill.roles].sort(), 'no PostgreSQL user created after the kill');
+  assert.equal(sample(await scrape(operator), 'vaultsync_rotations_total'), 0, 'the new process issued no credentials');
+  assert.deepEqual((after.status.leases as any[]).map((l) => [l.leaseId, l.state]), [[active.leaseId, 'active']]);
+  assert.deepEqual(await credentials(ns, 'db'), atKill.creds, 'the Secret holds the same credentials');
+  assert.ok(await canLogin(atKill.creds), 'and they log in');
+  assert.deepEqual(failures, [], 'the consumer never failed to log in');
 });
 
 test('a rotation restarts the target workloads once, debounced', async (t) => {
   const ns = await testNamespace('db-restarts', t);
   const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '5s', maxTtl: '8s' });
-  const { apps } = kubeClients();
-  for (const name of ['web', 'worker']) {
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name, labels: { tier: 'db-client' } },
-        spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } },
-      },
-    });
-  }
+  for (const name of ['web', 'worker']) await createDeployment(ns, name, { tier: 'db-client' });
   await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, {
     leases: { revokeGracePeriod: '2s' },
     rolloutRestartTargets: [{ kind: 'Deployment', selector: { matchLabels: { tier: 'db-client' } } }],
   }));
   await waitForCondition(ns, 'db', 'Ready', 'True');
-  const restartedAt = async (name: string) =>
-    (await apps.readNamespacedDeployment({ name, namespace: ns })).spec?.template.metadata?.annotations?.['vaultsync.dev/restartedAt'];
+  const restartedAt = async (name: string) => (await rollouts(ns, name)).restartedAt;
   assert.equal(await restartedAt('web'), undefined, 'not on the first sync');
   const first = await eventually('a restart after the first rotation', () => restartedAt('web'), 30_000);
   assert.equal(await restartedAt('worker'), first, 'both selected workloads restarted together');

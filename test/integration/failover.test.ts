@@ -3,36 +3,15 @@
 // read from each process's /metrics endpoint, as Prometheus would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, testNamespace } from '../support/stack.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
-import { createVaultSecret, installCrds, putKv2, tenantRole, waitForSecretData } from '../support/vaultsync.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually, kubeClients, testNamespace } from '../support/stack.ts';
+import { sample, scrape, startOperator, sumOf, waitForLeader } from '../support/operator.ts';
+import {
+  GROUP, VERSION, canLogin, createDeployment, createVaultSecret, credentials, databaseTenant, dbSpec, eventsFor, getVaultSecret, installCrds,
+  pgRolesFor, putKv2, rollouts, tenantRole, vaultLeases, waitForCondition, waitForSecretData,
+} from '../support/vaultsync.ts';
 
 const FAST_ELECTION = { VSYNC_LEASE_DURATION: '4s', VSYNC_RENEW_DEADLINE: '3s', VSYNC_RETRY_PERIOD: '1s', VSYNC_LEADER_ELECTION_LEASE: 'failover-test' };
-
-async function scrape(op: RunningOperator): Promise<string> {
-  const m = /"metrics":"([^"]+)"/.exec(op.output());
-  if (!m) throw new Error('the operator did not log its metrics address');
-  const res = await fetch(`http://${m[1]}/metrics`);
-  assert.equal(res.status, 200);
-  return res.text();
-}
-
-function sample(text: string, name: string, labels = ''): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const [series, value] = line.split(' ');
-    if (series === `${name}${labels}` || (labels === '' && series === name)) return Number(value);
-  }
-  return undefined;
-}
-
-function sumOf(text: string, name: string, labelFilter: RegExp = /.*/): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) && labelFilter.test(line)) total += Number(line.split(' ').at(-1));
-  }
-  return total;
-}
 
 test('only the leader reconciles; killing it hands over within the lease duration', async (t) => {
   await installCrds();
@@ -113,7 +92,101 @@ test('restricted mode: an operator told to watch some namespaces serves those an
   }
   await waitForSecretData(served, 'app', { value: served });
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  const { kubeClients } = await import('../support/stack.ts');
   const { core } = kubeClients();
   await assert.rejects(core.readNamespacedSecret({ name: 'app', namespace: ignored }), (e: any) => e.code === 404, 'no Secret outside the watched namespaces');
+});
+
+test('failover with dynamic leases: the standby re-issues nothing on takeover, and the next rotation happens once', async (t) => {
+  await installCrds();
+  const env = { ...FAST_ELECTION, VSYNC_LEADER_ELECTION_LEASE: 'failover-db' };
+  const a = await startOperator({ env });
+  t.after(async () => { await a.stop('SIGKILL'); });
+  await waitForLeader(a);
+  const b = await startOperator({ env });
+  t.after(async () => { await b.stop(); });
+
+  const ns = await testNamespace('failover-db', t);
+  // Renewal at ~2/3 of 20 s is cut short by max_ttl 30 s, so new credentials are due half a TTL before the
+  // end: ~20 s after the first issue, well after the takeover (~5 s) and ~20 s before the next rotation.
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '20s', maxTtl: '30s' });
+  await createDeployment(ns, 'app');
+  await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, {
+    leases: { revokeGracePeriod: '3s' }, rolloutRestartTargets: [{ kind: 'Deployment', name: 'app' }],
+  }));
+  const ready = await waitForCondition(ns, 'db', 'Ready', 'True');
+  const issuedAt = Date.parse(ready.status.leases[0].issuedAt);
+  const before = { leases: await vaultLeases(dbRole), roles: await pgRolesFor(dbRole), creds: await credentials(ns, 'db') };
+  const workloadBefore = await rollouts(ns, 'app');
+  assert.equal(before.leases.length, 1);
+  assert.equal(before.roles.length, 1);
+  assert.equal(workloadBefore.restartedAt, undefined, 'the first credentials restart nothing');
+
+  // Every lease and database user that exists from now on, and a consumer logging in with whatever the Secret holds.
+  const seen = { leases: new Set<string>(before.leases), roles: new Set<string>(before.roles) };
+  const failures: string[] = [];
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const id of await vaultLeases(dbRole)) seen.leases.add(id);
+      for (const role of await pgRolesFor(dbRole)) seen.roles.add(role);
+      if (!(await canLogin(await credentials(ns, 'db')))) failures.push(`login failed at +${Date.now() - issuedAt} ms`);
+      await sleep(200);
+    }
+  })();
+  t.after(async () => { watching = false; await watcher; });
+
+  const killedAt = Date.now();
+  await a.stop('SIGKILL');
+  await waitForLeader(b);
+  const takeoverMs = Date.now() - killedAt;
+  await eventually('the new leader to reconcile the VaultSecret', async () =>
+    (sumOf(await scrape(b), 'vaultsync_syncs_total', /reason="LeaseSchedule"/) >= 1 ? true : undefined), 10_000, 100);
+  assert.ok(Date.now() < issuedAt + 11_000, 'the takeover is checked before the lease is even due for renewal');
+  assert.deepEqual(await vaultLeases(dbRole), before.leases, 'takeover: no lease issued');
+  assert.deepEqual(await pgRolesFor(dbRole), before.roles, 'takeover: no PostgreSQL user created');
+  assert.deepEqual(await credentials(ns, 'db'), before.creds, 'takeover: the Secret keeps its credentials');
+  assert.deepEqual(await rollouts(ns, 'app'), workloadBefore, 'takeover: no workload restart');
+  assert.equal(sample(await scrape(b), 'vaultsync_rotations_total'), 0);
+
+  // The rotation that falls due after the takeover: new credentials once, one debounced restart, the old
+  // lease revoked after its grace period.
+  const rotated = await eventually('new credentials in the Secret', async () => {
+    const now = await credentials(ns, 'db');
+    return now.username !== before.creds.username ? now : undefined;
+  }, 30_000, 200);
+  const rotatedAt = Date.now();
+  const restarted = await eventually('the debounced rollout restart', async () => {
+    const now = await rollouts(ns, 'app');
+    return now.restartedAt !== undefined ? now : undefined;
+  }, 15_000, 200);
+  await eventually('the superseded database user dropped', async () =>
+    ((await pgRolesFor(dbRole)).includes(before.creds.username) ? undefined : true), 10_000, 200);
+  await sleep(1500);
+  watching = false;
+  await watcher;
+
+  const newLeases = [...seen.leases].filter((id) => !before.leases.includes(id));
+  const newRoles = [...seen.roles].filter((r) => !before.roles.includes(r));
+  const rotations = (await eventsFor(ns, 'db')).filter((e) => e.reason === 'CredentialsRotated').reduce((n, e) => n + (e.count ?? 1), 0);
+  const metrics = await scrape(b);
+  process.stdout.write(`# failover with leases: takeover ${takeoverMs} ms after the kill, rotation ${rotatedAt - issuedAt} ms after the first issue, ` +
+    `${newLeases.length} lease(s) issued over ${Date.now() - issuedAt} ms, ${rotations} CredentialsRotated event(s)\n`);
+  assert.ok(rotatedAt - issuedAt < 30_000, 'rotated before the first lease reached max_ttl');
+  assert.equal(newLeases.length, 1, 'one new lease for the one rotation due');
+  assert.equal(newRoles.length, 1, 'one new PostgreSQL user');
+  assert.deepEqual(newRoles, [rotated.username]);
+  assert.equal(rotations, 1, 'one rotation event');
+  assert.equal(sample(metrics, 'vaultsync_rotations_total'), 1, 'the new leader issued once');
+  assert.equal(sample(metrics, 'vaultsync_revocations_total', '{result="revoked"}'), 1, 'and revoked the superseded lease');
+  assert.deepEqual(await vaultLeases(dbRole), newLeases, 'Vault holds only the current lease');
+  assert.equal(restarted.generation, workloadBefore.generation + 1, 'one workload restart, for the rotation');
+  assert.deepEqual(await rollouts(ns, 'app'), restarted, 'and no other');
+  assert.equal(restarted.restartedAt, (await getVaultSecret(ns, 'db')).status.lastRestartTime);
+  assert.ok(await canLogin(rotated), 'the current credentials log in');
+  assert.equal(await canLogin(before.creds), false, 'the superseded ones no longer do');
+  assert.deepEqual(failures, [], 'the consumer never failed to log in');
+
+  // Delete the VaultSecret while a leader runs, so that its finalizer revokes the lease before the namespace goes.
+  await kubeClients().custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'vaultsecrets', name: 'db' });
+  await eventually('the lease revoked on deletion', async () => ((await vaultLeases(dbRole)).length === 0 ? true : undefined), 15_000);
 });

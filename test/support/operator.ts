@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { kubeClients, stackEnv } from './stack.ts';
+import { eventually, kubeClients, stackEnv } from './stack.ts';
 
 export interface RunningOperator {
   output(): string;
@@ -67,4 +67,37 @@ export async function startOperator(opts: { env?: Record<string, string>; args?:
       return code;
     },
   };
+}
+
+/** The operator's metrics in Prometheus text format, read from its /metrics endpoint as Prometheus would. */
+export async function scrape(op: RunningOperator): Promise<string> {
+  const m = /"metrics":"([^"]+)"/.exec(op.output());
+  if (!m) throw new Error('the operator did not log its metrics address');
+  const res = await fetch(`http://${m[1]}/metrics`);
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  return res.text();
+}
+
+/** One series' value: `labels` is the exact label set as exposed (e.g. `{result="revoked"}`), or '' for none. */
+export function sample(text: string, name: string, labels = ''): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const [series, value] = line.split(' ');
+    if (series === `${name}${labels}` || (labels === '' && series === name)) return Number(value);
+  }
+  return undefined;
+}
+
+/** The sum over a metric's labelled series whose line matches `labelFilter`. */
+export function sumOf(text: string, name: string, labelFilter: RegExp = /.*/): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) && labelFilter.test(line)) total += Number(line.split(' ').at(-1));
+  }
+  return total;
+}
+
+/** Resolves once the operator reports that it holds the leader Lease. */
+export async function waitForLeader(op: RunningOperator, timeoutMs = 15_000): Promise<void> {
+  await eventually('the operator to lead', async () => (sample(await scrape(op), 'vaultsync_leader') === 1 ? true : undefined), timeoutMs, 200);
 }

@@ -1,11 +1,12 @@
 // Helpers for VaultSecret integration tests: install the CRDs as a user would (kubectl apply), give a
-// namespace its own Vault role and policy, create VaultSecrets, wait for what a user would check.
+// namespace its own Vault role and policy (KV or dynamic database credentials), create VaultSecrets and
+// workloads, wait for and read what a user would check (Secrets, logins, Vault leases, database roles).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { V1Secret } from '@kubernetes/client-node';
-import { KUBERNETES_AUTH_MOUNT, KV1_MOUNT, KV2_MOUNT } from '../../devstack/configure.ts';
-import { eventually, kubeClients, stackEnv, vaultAdmin } from './stack.ts';
+import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT, KV1_MOUNT, KV2_MOUNT, putDatabaseRole } from '../../devstack/configure.ts';
+import { eventually, kubeClients, pgAdmin, pgLogin, stackEnv, vaultAdmin } from './stack.ts';
 
 const run = promisify(execFile);
 export const GROUP = 'vaultsync.dev';
@@ -114,4 +115,93 @@ export async function eventsFor(ns: string, name: string) {
   const { core } = kubeClients();
   const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
   return list.items;
+}
+
+/**
+ * A dynamic PostgreSQL role with the given TTLs and a Vault role for namespace `ns` allowed to use it (and to
+ * renew and revoke its leases). The database role's name starts with the namespace's random suffix: Vault's
+ * default username template keeps only the first 8 characters of the role name, and those must tell this
+ * test's PostgreSQL users apart from every other test's (see pgRolesFor).
+ */
+export async function databaseTenant(ns: string, ttl: { defaultTtl: string; maxTtl: string }): Promise<{ dbRole: string; vaultRole: string }> {
+  const vault = vaultAdmin();
+  const dbRole = `${ns.slice(-6)}-${ns}`;
+  await putDatabaseRole(vault, dbRole, ttl);
+  const vaultRole = `dbtenant-${ns}`;
+  await vault.putPolicy(vaultRole, [
+    `path "${DATABASE_MOUNT}/creds/${dbRole}" { capabilities = ["read"] }`,
+    'path "sys/leases/renew" { capabilities = ["update"] }',
+    'path "sys/leases/revoke" { capabilities = ["update"] }',
+  ].join('\n'));
+  await vault.write(`auth/${KUBERNETES_AUTH_MOUNT}/role/${vaultRole}`, {
+    bound_service_account_names: ['default'], bound_service_account_namespaces: [ns], audience: 'vault',
+    token_policies: [vaultRole], token_ttl: '1h', token_max_ttl: '2h',
+  });
+  const { core } = kubeClients();
+  await eventually(`ServiceAccount ${ns}/default`, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
+  return { dbRole, vaultRole };
+}
+
+/** A VaultSecret spec for database credentials from `dbRole`, logging in with `vaultRole`. */
+export function dbSpec(vaultRole: string, dbRole: string, extra: Record<string, unknown> = {}) {
+  return { vault: { auth: { kubernetes: { role: vaultRole } } }, source: { database: { role: dbRole } }, ...extra };
+}
+
+export async function credentials(ns: string, name: string): Promise<{ username: string; password: string }> {
+  const data = decoded(await readSecret(ns, name));
+  return { username: data.username!, password: data.password! };
+}
+
+export async function canLogin(creds: { username: string; password: string }): Promise<boolean> {
+  try {
+    const session = await pgLogin(creds.username, creds.password);
+    await session.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * PostgreSQL users Vault created for a database role. Vault's default username template is
+ * v-<display name, 8 chars>-<role name, 8 chars>-<random>-<unix time>.
+ */
+export async function pgRolesFor(dbRole: string): Promise<string[]> {
+  const admin = await pgAdmin();
+  try {
+    const res = await admin.query('select rolname from pg_roles where rolname like $1 order by rolname', [`v-%-${dbRole.slice(0, 8)}-%`]);
+    return res.rows.map((r) => r.rolname as string);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** The IDs (last path segment) of the leases Vault holds for a database role. */
+export async function vaultLeases(dbRole: string): Promise<string[]> {
+  try {
+    const res = await vaultAdmin().list(`sys/leases/lookup/${DATABASE_MOUNT}/creds/${dbRole}/`);
+    return (res.data.keys as string[]).slice().sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A Deployment (no scheduler runs, so no pods: what counts is its pod template). */
+export async function createDeployment(ns: string, name: string, labels: Record<string, string> = { app: name }): Promise<void> {
+  await kubeClients().apps.createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name, labels },
+      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } },
+    },
+  });
+}
+
+/**
+ * How often a Deployment's pod template changed (its generation counts spec changes; a rollout restart is one)
+ * and the restart annotation the operator set last.
+ */
+export async function rollouts(ns: string, name: string): Promise<{ generation: number; restartedAt: string | undefined }> {
+  const d = await kubeClients().apps.readNamespacedDeployment({ name, namespace: ns });
+  return { generation: d.metadata?.generation ?? 0, restartedAt: d.spec?.template.metadata?.annotations?.['vaultsync.dev/restartedAt'] };
 }
