@@ -130,6 +130,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     onRotation: () => metrics.recordRotation(),
     onRevocation: (result) => metrics.recordRevocation(result),
     onRestart: (kind) => metrics.recordRolloutRestart(kind),
+    onUntrackedLease: (cause) => metrics.recordUntrackedLeaseSuspicion(cause),
     leaseLimiter: new TokenBucket({ ratePerSecond: config.leaseRateLimit, burst: Math.max(1, Math.ceil(config.leaseRateLimit * 2)), clock }),
     hmacKey: await hmacKey(core, config, log),
     onSync: (o) => {

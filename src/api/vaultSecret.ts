@@ -204,6 +204,11 @@ export const LeaseStatusSchema = z.object({
     'Expiry of the Vault token that issued the lease (as last known): the lease dies with it, so it is rotated before.'),
 });
 
+export const PendingIssueSchema = z.object({
+  since: z.string().meta({ format: 'date-time' }).describe('When the request for new credentials was about to be sent.'),
+  path: z.string().describe('The Vault path asked; its leases are listed under sys/leases/lookup/<path>/.'),
+});
+
 export const VaultSecretStatusSchema = z.object({
   observedGeneration: z.int().min(0).optional().describe('metadata.generation the status was last computed for.'),
   conditions: conditions('Ready: the Secret holds the data of the current spec; Synced: the last sync attempt succeeded.').optional(),
@@ -219,6 +224,10 @@ export const VaultSecretStatusSchema = z.object({
   lastRotationTime: z.string().meta({ format: 'date-time' }).optional().describe('When new credentials were last written.'),
   lastRestartTime: z.string().meta({ format: 'date-time' }).optional().describe('When rolloutRestartTargets were last restarted.'),
   pendingRestartSince: z.string().meta({ format: 'date-time' }).optional().describe('A rotation awaits the debounced restart of rolloutRestartTargets since then.'),
+  pendingIssue: PendingIssueSchema.optional().describe(
+    'Set just before new credentials are requested from Vault and cleared by the status write that records their lease. ' +
+    'Found set by an operator process that did not write it, it means a lease may exist that status.leases does not ' +
+    'record: the operator emits a LeaseMayBeUntracked Warning event and clears it.'),
 }).describe('Observed state, written by the operator.');
 
 export type ConnectionRef = z.output<typeof ConnectionRefSchema>;
@@ -236,6 +245,7 @@ export type DynamicSource = z.output<typeof DynamicSourceSchema>;
 export type LeasePolicy = z.output<typeof LeasePolicySchema>;
 export type RolloutRestartTarget = z.output<typeof RolloutRestartTargetSchema>;
 export type LeaseStatus = z.output<typeof LeaseStatusSchema>;
+export type PendingIssue = z.output<typeof PendingIssueSchema>;
 export type CreationPolicy = (typeof CREATION_POLICIES)[number];
 export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
 export type VaultSecretSpec = z.output<typeof VaultSecretSpecSchema>;

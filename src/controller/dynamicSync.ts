@@ -2,9 +2,12 @@
 // revoke what is superseded, with every lease recorded in status so a restarted operator resumes exactly
 // where the last one stopped. The decisions are leasePlan.ts's; this file does the I/O in a safe order:
 // new credentials are written to the Secret before the old lease is marked superseded, and a lease is
-// dropped from status only after Vault revoked it or it expired.
-import type { LeaseStatus, VaultSecretSpec } from '../api/index.ts';
+// dropped from status only after Vault revoked it or it expired. Before asking Vault for new credentials it
+// records the intent in status (pendingIssue), so a process that died before recording the answer leaves a
+// trace its successor reports: the one lease that no status may record.
+import type { LeaseStatus, PendingIssue, VaultSecretSpec } from '../api/index.ts';
 import { parseDuration } from '../api/index.ts';
+import { classifyKubeError } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { SecretStore } from '../kube/secrets.ts';
 import { dataHmac } from '../render/secretData.ts';
@@ -24,6 +27,15 @@ export const RESTART_DEBOUNCE_MS = 10_000;
 const MIN_ROTATION_LEAD_MS = 120_000;
 /** Vault's database engine checks its static-role rotation queue every 5 s; re-read after that. */
 const STATIC_REREAD_DELAY_MS = 6_000;
+/** A namespace being deleted takes the VaultSecret with it soon; until then look again this rarely. */
+const TERMINATING_RECHECK_MS = 30_000;
+
+export const UNTRACKED_LEASE_REASON = 'LeaseMayBeUntracked';
+/**
+ * interrupted: an intent no process settled (restart, leader change, or a status write that failed after
+ * issuing); outcome_unknown: Vault's answer to an issue request was lost (timeout, reset, server error).
+ */
+export type UntrackedCause = 'interrupted' | 'outcome_unknown';
 
 export interface DynamicSource {
   issue(target: Target, spec: VaultSecretSpec, opts?: { freshToken?: boolean }): Promise<IssuedSecret>;
@@ -38,11 +50,14 @@ export interface DynamicDeps {
   clock: Clock;
   log: Logger;
   source: DynamicSource;
-  secrets: SecretStore;
+  secrets: Pick<SecretStore, 'namespaceTerminating'>;
   events: EventSink;
-  restarter: WorkloadRestarter;
+  restarter: Pick<WorkloadRestarter, 'restart'>;
   hmacKey: Buffer;
   writeStatus: (obj: VaultSecretObject, status: VaultSecretStatus) => Promise<void>;
+  /** A JSON merge patch of the named status fields only (null removes one). */
+  patchStatus: (obj: VaultSecretObject, fields: Partial<Record<keyof VaultSecretStatus, unknown>>) => Promise<void>;
+  onUntrackedLease?: (cause: UntrackedCause) => void;
   /** Renders the Secret's data from the issued data (templates, key checks) and applies it. */
   writeSecret: (obj: VaultSecretObject, spec: VaultSecretSpec, data: Record<string, unknown>) => Promise<Record<string, Buffer>>;
   onRotation?: () => void;
@@ -87,10 +102,65 @@ function toStatus(records: LeaseRecord[]): LeaseStatus[] {
   }));
 }
 
+/**
+ * The Vault path whose answer may carry a lease that status must record, or undefined when an issue cannot
+ * leave one behind: static database roles, and dynamic endpoints that answered without a lease before.
+ */
+export function leasedIssuePath(spec: VaultSecretSpec, status: VaultSecretStatus | undefined): string | undefined {
+  const { database, dynamic } = spec.source;
+  if (database) return database.static ? undefined : `${database.mount}/creds/${database.role}`;
+  if (!dynamic) return undefined;
+  const issuedWithoutLease = (status?.leases?.length ?? 0) === 0 && status?.dataHmac !== undefined;
+  return issuedWithoutLease ? undefined : dynamic.path;
+}
+
+/**
+ * Whether a failed Secret write may have landed anyway (no answer, or a server error), so that consumers may
+ * already use the credentials. Rendering and ownership checks fail before anything is written.
+ */
+export function secretWriteMayHaveLanded(err: unknown): boolean {
+  if (err instanceof SyncError) return false;
+  return classifyKubeError(err).kind === 'Transient';
+}
+
+/** This process's own intent for a VaultSecret; `settled`: it knows what became of the request. */
+export interface OwnIntent {
+  since: string;
+  settled: boolean;
+}
+
+/**
+ * What an intent found in status means: 'settled' when this process wrote it and knows the outcome (only
+ * clearing it failed); otherwise no process that knows the outcome is left, and a lease may be untracked.
+ */
+export function judgeIntent(found: PendingIssue | undefined, own: OwnIntent | undefined): 'none' | 'settled' | 'untracked' {
+  if (!found) return 'none';
+  return own !== undefined && own.since === found.since && own.settled ? 'settled' : 'untracked';
+}
+
+/** The Warning for a lease that may exist unrecorded: where to look, and how long it can live. Names no secret. */
+export function untrackedLeaseMessage(m: {
+  vaultSecret: string; intent: PendingIssue; cause: UntrackedCause; lastTtlSeconds?: number; vaultNamespace?: string; failure?: string;
+}): string {
+  const what = m.cause === 'interrupted'
+    ? `An operator process asked Vault for new credentials from ${m.intent.path} at ${m.intent.since} and stopped before recording the answer`
+    : `The answer to a request for new credentials from ${m.intent.path} at ${m.intent.since} was lost (${m.failure ?? 'no answer'})`;
+  // Nobody renews such a lease, so it lives for the TTL it was issued with, not up to the role's max_ttl.
+  const expiry = m.lastTtlSeconds !== undefined
+    ? `around ${new Date(Date.parse(m.intent.since) + m.lastTtlSeconds * 1000).toISOString()} if the role still grants the ${m.lastTtlSeconds}s TTL of the last lease recorded here`
+    : 'the role\'s TTL after that';
+  const ns = m.vaultNamespace ? ` -namespace=${m.vaultNamespace}` : '';
+  return `${what}: if Vault issued a lease, no status records it and nothing renews or revokes it; it expires at the end of its TTL ` +
+    `(${expiry}) or with the Vault token that asked for it. To find it: vault list${ns} sys/leases/lookup/${m.intent.path}/ ` +
+    `with a token allowed to list sys/leases/lookup; a lease not in status.leases of VaultSecret ${m.vaultSecret} is it (vault lease revoke ends it now).`;
+}
+
 export class DynamicSecretSync {
   private readonly deps: DynamicDeps;
   /** leaseId → the issuing token's obtainedAt, for leases issued by this process. */
   private readonly parents = new Map<string, number>();
+  /** uid → the intent this process wrote last, while status may still hold it. */
+  private readonly intents = new Map<string, OwnIntent>();
   constructor(deps: DynamicDeps) {
     this.deps = deps;
   }
@@ -119,18 +189,47 @@ export class DynamicSecretSync {
     const meta = obj.metadata;
     const target = { namespace: meta.namespace!, name: meta.name, uid: meta.uid ?? '' };
     const policy = policyFrom(spec);
+    const status: VaultSecretStatus = { ...obj.status };
+    let changed = false;
+    // Reported before anything that needs Vault, so an outage cannot delay the warning; cleared with this pass's status write.
+    if (obj.status?.pendingIssue) {
+      this.noticeIntent(obj, spec, obj.status.pendingIssue, recordsFrom(obj.status));
+      delete status.pendingIssue;
+      changed = true;
+    }
     const refreshed = await this.refreshParentExpiry(target, spec, recordsFrom(obj.status));
     let records = refreshed.records;
-    const status: VaultSecretStatus = { ...obj.status };
     const plan = planLeases({ now, leases: records, policy, jitter, issueNow });
-    let changed = refreshed.changed;
+    changed ||= refreshed.changed;
     let nextAt = plan.nextAt;
+    /** The object as the API server has it, so writeStatus removes what this pass added and then dropped. */
+    let current = obj;
+    // Secrets cannot be created in a namespace being deleted: new credentials would reach no one (and the
+    // VaultSecret, deleted with the namespace, revokes what it holds).
+    const blocked = plan.action.kind === 'issue' && await this.deps.secrets.namespaceTerminating(meta.namespace!);
 
-    if (plan.action.kind === 'issue') {
+    if (blocked) {
+      this.deps.log.info({ vaultSecret: `${meta.namespace}/${meta.name}` }, 'namespace is being deleted: not issuing new credentials');
+      nextAt = now + TERMINATING_RECHECK_MS;
+    } else if (plan.action.kind === 'issue') {
       await this.deps.leaseLimiter?.take();
-      // New credentials under a token about to expire would die with it: log in anew first.
-      const issued = await this.deps.source.issue(target, spec, { freshToken: plan.action.reason === 'ParentTokenExpiring' });
-      const data = await this.deps.writeSecret(obj, spec, issued.data);
+      const intent = await this.recordIntent(obj, spec, now);
+      if (intent) current = { ...obj, status: { ...obj.status, pendingIssue: intent } };
+      let issued: IssuedSecret;
+      try {
+        // New credentials under a token about to expire would die with it: log in anew first.
+        issued = await this.deps.source.issue(target, spec, { freshToken: plan.action.reason === 'ParentTokenExpiring' });
+      } catch (err) {
+        if (intent) await this.settleFailedIssue(current, spec, intent, err, records);
+        throw err;
+      }
+      let data: Record<string, Buffer>;
+      try {
+        data = await this.deps.writeSecret(current, spec, issued.data);
+      } catch (err) {
+        await this.abandon(current, spec, issued, intent, records, policy, now, secretWriteMayHaveLanded(err));
+        throw err;
+      }
       // Only now that consumers can see the new credentials is the old lease superseded.
       const firstEver = records.length === 0 && !obj.status?.lastRotationTime && !obj.status?.dataHmac;
       records = records.map((r) => (r.state === 'active' ? { ...r, state: 'superseded' as const, supersededAt: now } : r));
@@ -227,13 +326,108 @@ export class DynamicSecretSync {
       status.observedGeneration = meta.generation;
       status.secretName = spec.destination?.name ?? meta.name;
       status.nextSyncTime = Number.isFinite(nextAt) ? new Date(nextAt).toISOString() : undefined;
-      await this.deps.writeStatus(obj, status);
+      await this.deps.writeStatus(current, status);
     }
-    return { nextAt: Number.isFinite(nextAt) ? nextAt : now + 3_600_000, issued: plan.action.kind === 'issue' };
+    // Status no longer holds an intent of ours (or holds none that matters): nothing left to remember.
+    this.intents.delete(target.uid);
+    return { nextAt: Number.isFinite(nextAt) ? nextAt : now + 3_600_000, issued: plan.action.kind === 'issue' && !blocked };
+  }
+
+  /** An intent found in status: warn unless this process knows what became of it. */
+  private noticeIntent(obj: VaultSecretObject, spec: VaultSecretSpec, found: PendingIssue, records: LeaseRecord[]): void {
+    const uid = obj.metadata.uid ?? '';
+    if (judgeIntent(found, this.intents.get(uid)) === 'untracked') this.reportUntracked(obj, spec, found, 'interrupted', records);
+    // Reported once: until status is cleared, this process treats it as settled.
+    this.intents.set(uid, { since: found.since, settled: true });
+  }
+
+  private reportUntracked(obj: VaultSecretObject, spec: VaultSecretSpec, intent: PendingIssue, cause: UntrackedCause, records: LeaseRecord[], failure?: string): void {
+    const meta = obj.metadata;
+    const last = records.reduce<LeaseRecord | undefined>((a, r) => (!a || r.issuedAt > a.issuedAt ? r : a), undefined);
+    const message = untrackedLeaseMessage({
+      vaultSecret: `${meta.namespace}/${meta.name}`, intent, cause, lastTtlSeconds: last?.ttlSeconds, vaultNamespace: spec.vault?.namespace, failure,
+    });
+    this.deps.log.warn({ vaultSecret: `${meta.namespace}/${meta.name}`, path: intent.path, since: intent.since, cause }, 'a Vault lease may exist that no status records');
+    this.deps.onUntrackedLease?.(cause);
+    this.deps.events.emit(eventTarget(obj), 'Warning', UNTRACKED_LEASE_REASON, message);
+  }
+
+  /** Records in status that new credentials are being asked for; undefined when no lease can result. */
+  private async recordIntent(obj: VaultSecretObject, spec: VaultSecretSpec, now: number): Promise<PendingIssue | undefined> {
+    const path = leasedIssuePath(spec, obj.status);
+    if (!path) return undefined;
+    const intent = { since: new Date(now).toISOString(), path };
+    const uid = obj.metadata.uid ?? '';
+    // Settled until the request goes out: a failed patch leaves nothing unknown behind.
+    this.intents.set(uid, { since: intent.since, settled: true });
+    await this.deps.patchStatus(obj, { pendingIssue: intent });
+    this.intents.set(uid, { since: intent.since, settled: false });
+    return intent;
+  }
+
+  /** The issue request failed: quietly when Vault certainly issued nothing, with the warning when unsure. */
+  private async settleFailedIssue(obj: VaultSecretObject, spec: VaultSecretSpec, intent: PendingIssue, err: unknown, records: LeaseRecord[]): Promise<void> {
+    const unknown = !(err instanceof SyncError) || err.issueOutcomeUnknown;
+    if (unknown) this.reportUntracked(obj, spec, intent, 'outcome_unknown', records, err instanceof SyncError ? err.reason : 'unexpected error');
+    const uid = obj.metadata.uid ?? '';
+    this.intents.set(uid, { since: intent.since, settled: true });
+    await this.clearIntent(obj, { pendingIssue: null });
+  }
+
+  /**
+   * Vault issued credentials the Secret did not take. If the write certainly failed nobody can use them: they
+   * are revoked at once. Otherwise, or if Vault refuses, the lease is recorded as superseded: revoked after the
+   * grace period (at once on the next pass when no Secret holds it), or on deletion.
+   */
+  private async abandon(obj: VaultSecretObject, spec: VaultSecretSpec, issued: IssuedSecret, intent: PendingIssue | undefined, records: LeaseRecord[], policy: LeasePolicy, now: number, mayBeInUse: boolean): Promise<void> {
+    const meta = obj.metadata;
+    const target = { namespace: meta.namespace!, name: meta.name, uid: meta.uid ?? '' };
+    if (!issued.lease) {
+      if (intent) await this.clearIntent(obj, { pendingIssue: null });
+      return;
+    }
+    let revoked = false;
+    if (!mayBeInUse) {
+      try {
+        await this.deps.source.revoke(target, spec, issued.lease.leaseId);
+        this.deps.onRevocation?.('revoked');
+        revoked = true;
+      } catch (err) {
+        this.deps.onRevocation?.('failed');
+        this.deps.log.warn({ leaseId: issued.lease.leaseId, err: String((err as Error).message ?? err) }, 'revoking credentials that reached no Secret failed; recording the lease to revoke it later');
+      }
+    }
+    if (revoked) {
+      if (intent) this.intents.set(target.uid, { since: intent.since, settled: true });
+      if (intent) await this.clearIntent(obj, { pendingIssue: null });
+      return;
+    }
+    const lease: LeaseRecord = {
+      leaseId: issued.lease.leaseId, issuedAt: now, expiresAt: now + issued.lease.leaseDurationSeconds * 1000,
+      renewable: issued.lease.renewable, ttlSeconds: issued.lease.leaseDurationSeconds, state: 'superseded',
+      supersededAt: mayBeInUse ? now : now - policy.revokeGraceMs, parentTokenExpiresAt: issued.parentTokenExpiresAt,
+    };
+    // Settled only once status records the lease; if this write fails the next pass warns.
+    if (await this.clearIntent(obj, { leases: toStatus([...records, lease]), ...(intent ? { pendingIssue: null } : {}) }) && intent) {
+      this.intents.set(target.uid, { since: intent.since, settled: true });
+    }
+  }
+
+  /** Best effort: a pass that fails to clear an intent it settled clears it next time. */
+  private async clearIntent(obj: VaultSecretObject, fields: Partial<Record<keyof VaultSecretStatus, unknown>>): Promise<boolean> {
+    try {
+      await this.deps.patchStatus(obj, fields);
+      return true;
+    } catch (err) {
+      this.deps.log.warn({ vaultSecret: `${obj.metadata.namespace}/${obj.metadata.name}`, err: String((err as Error).message ?? err) }, 'updating status after a failed issue failed');
+      return false;
+    }
   }
 
   /** On deletion: revoke every lease still held (unless the spec keeps them). */
   async revokeAll(obj: VaultSecretObject, spec: VaultSecretSpec): Promise<void> {
+    // An unrecorded lease is not revoked below: say so before the VaultSecret, and its trace, are gone.
+    if (obj.status?.pendingIssue) this.noticeIntent(obj, spec, obj.status.pendingIssue, recordsFrom(obj.status));
     if (spec.leases?.revokeOnDelete === false) return;
     const meta = obj.metadata;
     const target = { namespace: meta.namespace!, name: meta.name, uid: meta.uid ?? '' };

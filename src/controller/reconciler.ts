@@ -19,7 +19,7 @@ import { sameJson, setReadyAndSynced } from './conditions.ts';
 import { vaultSecretEventTarget as eventTarget, vaultSecretRef as ref } from './vaultSecretObject.ts';
 import { decideSync, nextRefreshAt, stableJitter, type SecretState, type SyncReason } from './decide.ts';
 import { SyncError } from './syncError.ts';
-import { DynamicSecretSync, type DynamicSource } from './dynamicSync.ts';
+import { DynamicSecretSync, type DynamicSource, type UntrackedCause } from './dynamicSync.ts';
 import type { IssueReason } from './leasePlan.ts';
 import { isDynamicSpec } from './vaultSource.ts';
 import type { WorkloadRestarter } from './workloads.ts';
@@ -65,6 +65,8 @@ export interface ReconcilerDeps {
   onRotation?: () => void;
   onRevocation?: (result: 'revoked' | 'failed') => void;
   onRestart?: (kind: string) => void;
+  /** A Vault lease may exist that no status records (LeaseMayBeUntracked). */
+  onUntrackedLease?: (cause: UntrackedCause) => void;
   leaseLimiter?: { take(): Promise<void> };
   /** Outcome hook for metrics. */
   onSync?: (outcome: { reason: string; result: 'written' | 'unchanged' | 'failed'; failure?: string }) => void;
@@ -100,7 +102,9 @@ export class VaultSecretReconciler {
       restarter: deps.restarter,
       hmacKey: deps.hmacKey,
       writeStatus: (obj, status) => this.writeStatus(obj, status),
+      patchStatus: (obj, fields) => this.patchStatus(obj, fields),
       writeSecret: (obj, spec, raw) => this.writeIssued(obj, spec, raw),
+      onUntrackedLease: deps.onUntrackedLease,
       onRotation: deps.onRotation,
       onRevocation: deps.onRevocation,
       onRestart: deps.onRestart,
@@ -318,7 +322,9 @@ export class VaultSecretReconciler {
     // still describes the last good sync.
     const status: VaultSecretStatus = { ...obj.status, conditions, observedGeneration: meta.generation };
     const alreadyReported = sameStatus(obj.status, status);
-    if (!alreadyReported) await this.writeStatus(obj, status);
+    // Only the fields that change: the cached rest may be older than a write of the failed pass (a lease
+    // recorded after a failed Secret write, say), and a merge patch of it would undo that write.
+    if (!alreadyReported) await this.patchStatus(obj, { conditions, observedGeneration: meta.generation });
     // The recorder folds repeats into one Event with a count.
     this.deps.events.emit(eventTarget(obj), 'Warning', failure.reason, failure.message);
   }
@@ -327,7 +333,12 @@ export class VaultSecretReconciler {
     // A JSON merge patch keeps keys it does not mention: fields dropped from the status are sent as null.
     const patch: Record<string, unknown> = { ...status };
     for (const key of Object.keys(obj.status ?? {})) if (patch[key] === undefined) patch[key] = null;
-    const rv = await this.deps.objects.patchStatus(ref(obj), patch);
+    await this.patchStatus(obj, patch);
+  }
+
+  /** A JSON merge patch of the given status fields; null removes one. */
+  private async patchStatus(obj: VaultSecretObject, fields: Record<string, unknown>): Promise<void> {
+    const rv = await this.deps.objects.patchStatus(ref(obj), fields);
     const memory = this.memory.get(objectKey(obj.metadata));
     if (memory && rv) memory.expectRv = rv;
   }

@@ -24,9 +24,12 @@ export class SyncError extends Error {
   readonly reason: SyncFailureReason;
   /** Transient failures back off quickly; the others wait for a change or the next refresh. */
   readonly transient: boolean;
-  constructor(reason: SyncFailureReason, message: string, transient: boolean) {
+  /** A request for new credentials failed in a way that leaves open whether Vault issued them. */
+  readonly issueOutcomeUnknown: boolean;
+  constructor(reason: SyncFailureReason, message: string, transient: boolean, options: { issueOutcomeUnknown?: boolean } = {}) {
     super(message);
     this.reason = reason;
     this.transient = transient;
+    this.issueOutcomeUnknown = options.issueOutcomeUnknown ?? false;
   }
 }

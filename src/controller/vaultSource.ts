@@ -13,7 +13,7 @@ import { mergeSources, selectKeys, type SourceData } from '../render/secretData.
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import {
-  VaultClient, VaultTokenManager, isVaultError, readDynamic, readKv, renewLease, revokeLease, unrefTimers,
+  VaultClient, VaultTokenManager, isVaultError, mayHaveIssued, readDynamic, readKv, renewLease, revokeLease, unrefTimers,
   type VaultConnection, type VaultLogin, type VaultRequestInfo, type RenewalOutcome,
 } from '../vault/index.ts';
 import type { SecretSource, SourceResult } from './reconciler.ts';
@@ -105,7 +105,10 @@ export class VaultSecretSource implements SecretSource {
       };
     } catch (err) {
       if (isVaultError(err) && err.kind === 'Denied') session.entry.tokens.invalidate(session.tokenKey, session.token);
-      throw this.readFailure(err, request.path, session.describe);
+      const failure = this.readFailure(err, request.path, session.describe);
+      // Anything but a Vault error we can classify is treated as a lost answer: better a warning too many.
+      const unknown = isVaultError(err) ? mayHaveIssued(err) : true;
+      throw unknown ? new SyncError(failure.reason, failure.message, failure.transient, { issueOutcomeUnknown: true }) : failure;
     }
   }
 

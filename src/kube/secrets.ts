@@ -3,7 +3,7 @@
 // keys it sends, so a merge into someone else's Secret leaves their keys alone, and applying an empty key
 // set removes ours again.
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Secret } from '@kubernetes/client-node';
-import { isKubeNotFound } from './errors.ts';
+import { classifyKubeError, isKubeNotFound } from './errors.ts';
 
 export const FIELD_MANAGER = 'vault-sync-operator';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -37,6 +37,22 @@ export class SecretStore {
   constructor(core: CoreV1Api, onWrite: KubeWriteObserver = () => undefined) {
     this.core = core;
     this.onWrite = onWrite;
+  }
+
+  /**
+   * Whether the namespace is being deleted (or is gone): no Secret can be created there any more. Without
+   * the right to read it (403), false: the caller goes on as if it were not.
+   */
+  async namespaceTerminating(namespace: string): Promise<boolean> {
+    try {
+      const ns = await this.core.readNamespace({ name: namespace });
+      return ns.status?.phase === 'Terminating' || ns.metadata?.deletionTimestamp !== undefined;
+    } catch (err) {
+      const kind = classifyKubeError(err).kind;
+      if (kind === 'NotFound') return true;
+      if (kind === 'Forbidden') return false;
+      throw err;
+    }
   }
 
   async get(namespace: string, name: string): Promise<V1Secret | undefined> {

@@ -24,6 +24,7 @@ export const OVERFLOW_LABEL = 'other';
 export type SyncResult = 'written' | 'unchanged' | 'failed';
 export type TokenRenewalOutcome = 'renewed' | 'relogin' | 'failed';
 export type RevocationResult = 'revoked' | 'failed';
+export type UntrackedLeaseCause = 'interrupted' | 'outcome_unknown';
 export type ReconcileResult = 'success' | 'error';
 export type KubeWriteVerb = 'create' | 'update' | 'patch' | 'apply' | 'delete';
 
@@ -114,6 +115,7 @@ export class OperatorMetrics {
   private readonly leases: Gauge<'expires_in'>;
   private readonly rotations: Counter;
   private readonly revocations: Counter<'result'>;
+  private readonly untrackedLeases: Counter<'cause'>;
   private readonly rolloutRestarts: Counter<'kind'>;
   private readonly leader: Gauge;
   private readonly kubeWrites: Counter<'verb' | 'resource'>;
@@ -164,6 +166,12 @@ export class OperatorMetrics {
     this.revocations = new Counter({
       name: `${p}revocations_total`, help: 'Vault lease revocations by result (revoked, failed).', labelNames: ['result'], registers,
     });
+    this.untrackedLeases = new Counter({
+      name: `${p}untracked_lease_suspicions_total`,
+      help: 'Requests for new credentials whose lease, if Vault issued one, no status records (see the LeaseMayBeUntracked event), ' +
+        'by cause: interrupted (the process that asked stopped before recording the answer), outcome_unknown (the answer was lost).',
+      labelNames: ['cause'], registers,
+    });
     this.rolloutRestarts = new Counter({
       name: `${p}rollout_restarts_total`, help: 'Workload rollout restarts triggered, by workload kind.', labelNames: ['kind'], registers,
     });
@@ -175,6 +183,7 @@ export class OperatorMetrics {
     // Series that exist from the start, so rate() and alerts see zeros instead of nothing.
     for (const outcome of ['renewed', 'relogin', 'failed'] as const) this.tokenRenewals.inc({ outcome }, 0);
     for (const result of ['revoked', 'failed'] as const) this.revocations.inc({ result }, 0);
+    for (const cause of ['interrupted', 'outcome_unknown'] as const) this.untrackedLeases.inc({ cause }, 0);
     for (const bucket of LEASE_EXPIRY_BUCKETS) this.leases.set({ expires_in: bucket.label }, 0);
     this.leader.set(0);
 
@@ -238,6 +247,10 @@ export class OperatorMetrics {
 
   recordRevocation(result: RevocationResult): void {
     this.revocations.inc({ result });
+  }
+
+  recordUntrackedLeaseSuspicion(cause: UntrackedLeaseCause): void {
+    this.untrackedLeases.inc({ cause });
   }
 
   /** `kind` is the workload kind (Deployment, StatefulSet, DaemonSet), never its name. */

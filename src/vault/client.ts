@@ -87,6 +87,8 @@ export interface VaultRequest {
   operation?: string;
   /** false: one attempt only (e.g. for a request whose repetition would have side effects). */
   retry?: boolean;
+  /** Retries only failures this accepts (and that are retryable), e.g. those Vault certainly did not act on. */
+  retryIf?: (error: VaultError) => boolean;
   /**
    * Values Vault must not echo into an error (cut out of its error strings). The token always is; by default
    * so is every string in `body`. Callers that know which fields are secret name them, keeping the rest
@@ -140,15 +142,18 @@ function queryString(query: VaultRequest['query'], list: boolean): string {
 /** A header value a token can be sent in; anything else is refused before it reaches undici's messages. */
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
-/** Parses a Vault response with `schema`; a mismatch names the fields and codes, never the values. */
-export function parseVaultResponse<S extends z.ZodType>(schema: S, body: unknown, context: VaultRequestContext): z.infer<S> {
+/**
+ * Parses a Vault response with `schema`; a mismatch names the fields and codes, never the values. `status`:
+ * the (2xx) status the body came with, kept on the error because Vault did act on that request.
+ */
+export function parseVaultResponse<S extends z.ZodType>(schema: S, body: unknown, context: VaultRequestContext, status?: number): z.infer<S> {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues
     .slice(0, 3)
     .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.code}`)
     .join(', ');
-  throw new VaultError({ ...context, kind: 'Invalid', detail: `Invalid (unexpected response: ${issues})` });
+  throw new VaultError({ ...context, kind: 'Invalid', status, detail: `Invalid (unexpected response: ${issues})` });
 }
 
 export class VaultClient {
@@ -247,7 +252,7 @@ export class VaultClient {
         return await this.exchange(req, target, context, Math.max(1, Math.min(this.timeoutMs, remaining)));
       } catch (err) {
         const error = classifyVaultFailure({ error: err }, context);
-        if (!error.retryable || attempt >= maxAttempts) throw error;
+        if (!error.retryable || attempt >= maxAttempts || (req.retryIf && !req.retryIf(error))) throw error;
         const delayMs = Math.max(backoffDelayMs(attempt, policy, this.random), error.retryAfterMs ?? 0);
         if ((error.retryAfterMs ?? 0) > policy.maxDelayMs) throw error;
         if (this.clock.now() - started + delayMs >= policy.deadlineMs) throw error;

@@ -15,5 +15,5 @@ export {
   type AppRoleLogin, type JwtLogin, type KubernetesLogin, type RenewalOutcome, type Timers, type TokenInfo, type TokenLogin,
   type VaultLogin, type VaultTokenManagerOptions,
 } from './auth.ts';
-export { readDynamic, renewLease, revokeLease, type DynamicReadOptions, type DynamicSecret, type LeaseRenewal } from './leases.ts';
+export { mayHaveIssued, readDynamic, renewLease, revokeLease, type DynamicReadOptions, type DynamicSecret, type LeaseRenewal } from './leases.ts';
 export { silentVaultLogger, type VaultLogFn, type VaultLogger } from './logger.ts';

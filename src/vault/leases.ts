@@ -63,8 +63,19 @@ export async function revokeLease(client: VaultClient, token: string, leaseId: s
 }
 
 /**
- * Reads or generates a dynamic secret. A retried POST/PUT whose first answer was lost may have issued a lease
- * nobody holds; it expires with its TTL (or with the token that created it).
+ * Whether Vault may have issued a secret despite this failure: it answered 2xx (with a body we could not
+ * use), a server error (Vault or a proxy in front of it may have acted), or no answer came after the
+ * connection was up (timeout, reset). Refused connections, 4xx and 503 (sealed, standby) issued nothing.
+ */
+export function mayHaveIssued(err: VaultError): boolean {
+  if (err.status !== undefined) return err.status < 300 || (err.status >= 500 && err.status !== 503);
+  return err.kind === 'Transient';
+}
+
+/**
+ * Reads or generates a dynamic secret. Retried only after failures that certainly issued nothing: a repeat
+ * after a lost answer could issue a second lease nobody holds. A failure for which mayHaveIssued() is true
+ * reaches the caller, which must assume a lease it does not know may exist.
  */
 export async function readDynamic(client: VaultClient, token: string, options: DynamicReadOptions): Promise<DynamicSecret> {
   const context: VaultRequestContext = { operation: 'dynamic-read', method: options.method, path: options.path.replace(/^\/+/, '') };
@@ -81,11 +92,12 @@ export async function readDynamic(client: VaultClient, token: string, options: D
   } else {
     body = options.params ?? {};
   }
-  const res = await client.request({
+  const res = await client.send({
     method: options.method, path: context.path, operation: context.operation, token, namespace: options.namespace, query, body,
+    retryIf: (err) => !mayHaveIssued(err),
   });
-  if (res === undefined) throw new VaultError({ ...context, kind: 'Invalid', status: 204, detail: 'Invalid (Vault returned no data)' });
-  const parsed = parseVaultResponse(dynamicResponse, res, context);
+  if (res.body === undefined) throw new VaultError({ ...context, kind: 'Invalid', status: res.status, detail: 'Invalid (Vault returned no data)' });
+  const parsed = parseVaultResponse(dynamicResponse, res.body, context, res.status);
   return {
     data: parsed.data,
     leaseId: parsed.lease_id || undefined,

@@ -1,15 +1,18 @@
 // Dynamic database credentials on the real stack: Vault's database engine issuing PostgreSQL logins.
 // What a user checks: the Secret's credentials log in, rotate before they die, superseded ones stop
 // working after the grace period, deletion removes the database role, and restarts (also mid-rotation) re-issue nothing.
+// A lease that no status can record (the operator died, or Vault's answer was lost) is announced with a Warning
+// event and a metric; nothing is issued into a namespace being deleted.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT } from '../../devstack/configure.ts';
 import { eventually, kubeClients, pgAdmin, testNamespace, vaultAdmin } from '../support/stack.ts';
 import { sample, scrape, startOperator, sumOf, type RunningOperator } from '../support/operator.ts';
 import { flakyVaultConnection } from '../support/proxy.ts';
 import {
-  GROUP, VERSION, canLogin, createDeployment, createVaultSecret, credentials, databaseTenant, dbSpec, decoded, eventsFor,
+  GROUP, VERSION, canLogin, condition, createDeployment, createVaultSecret, credentials, databaseTenant, dbSpec, decoded, eventsFor,
   getVaultSecret, installCrds, pgRolesFor, readSecret, rollouts, vaultLeases, waitForCondition,
 } from '../support/vaultsync.ts';
 
@@ -363,4 +366,158 @@ test('a generic dynamic source: PKI certificates re-issued before they expire', 
   assert.match(second['tls.crt']!, /BEGIN CERTIFICATE/);
   const secret = await readSecret(ns, 'tls');
   assert.equal(secret?.type, 'kubernetes.io/tls');
+});
+
+// ---- leases no status records ---------------------------------------------------------------------------
+
+async function forceSync(ns: string, name: string, value: string): Promise<void> {
+  await kubeClients().custom.patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, namespace: ns, plural: 'vaultsecrets', name, body: { metadata: { annotations: { 'vaultsync.dev/force-sync': value } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+/** Leases Vault holds for the role that the VaultSecret's status does not record. */
+async function unrecordedLeases(ns: string, name: string, dbRole: string): Promise<string[]> {
+  const recorded = ((await getVaultSecret(ns, name)).status?.leases ?? []).map((l: any) => l.leaseId.split('/').at(-1));
+  return (await vaultLeases(dbRole)).filter((id) => !recorded.includes(id));
+}
+
+async function revokeByHand(dbRole: string, ids: string[]): Promise<void> {
+  for (const id of ids) await vaultAdmin().write('sys/leases/revoke', { lease_id: `${DATABASE_MOUNT}/creds/${dbRole}/${id}` });
+}
+
+test('a kill after Vault answered an issue request: the next process reports the lease no status records', async (t) => {
+  const ns = await testNamespace('db-killed-issue', t);
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '10m', maxTtl: '1h' });
+  const proxy = await flakyVaultConnection(ns, 'held', t);
+  await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, { vault: { connectionRef: { name: 'held' }, auth: { kubernetes: { role: vaultRole } } } }));
+  await waitForCondition(ns, 'db', 'Ready', 'True');
+
+  // Vault acts on the next request, its answer never reaches the operator, and the operator dies waiting for it.
+  const held = proxy.holdAnswers();
+  await forceSync(ns, 'db', '1');
+  await Promise.race([held.answered, sleep(10_000).then(() => { throw new Error('no request reached Vault'); })]);
+  await operator.stop('SIGKILL');
+  proxy.release();
+  const atKill = await getVaultSecret(ns, 'db');
+  assert.deepEqual(atKill.status.pendingIssue?.path, `${DATABASE_MOUNT}/creds/${dbRole}`, 'the killed process recorded its intent first');
+  const untracked = await unrecordedLeases(ns, 'db', dbRole);
+  t.after(() => revokeByHand(dbRole, untracked));
+  assert.equal(untracked.length, 1, 'Vault issued a lease that no status records');
+
+  operator = await startOperator(SINGLE_REPLICA);
+  const warning = await eventually('the LeaseMayBeUntracked event', async () =>
+    (await eventsFor(ns, 'db')).find((e) => e.reason === 'LeaseMayBeUntracked'), 15_000);
+  assert.equal(warning.type, 'Warning');
+  assert.match(warning.message!, new RegExp(`VaultSecret ${ns}/db`));
+  assert.match(warning.message!, new RegExp(`vault list sys/leases/lookup/${DATABASE_MOUNT}/creds/${dbRole}/ `));
+  assert.match(warning.message!, /stopped before recording the answer/);
+  const metrics = await scrape(operator);
+  assert.equal(sample(metrics, 'vaultsync_untracked_lease_suspicions_total', '{cause="interrupted"}'), 1);
+  assert.equal(sample(metrics, 'vaultsync_untracked_lease_suspicions_total', '{cause="outcome_unknown"}'), 0);
+
+  // The force-sync the killed process never finished is done once by the new one; the intent is gone.
+  const after = await eventually('the force-sync handled and the intent cleared', async () => {
+    const vs = await getVaultSecret(ns, 'db');
+    return vs.status.lastForceSync === '1' && vs.status.pendingIssue === undefined ? vs : undefined;
+  }, 15_000);
+  await sleep(2000);
+  assert.equal(sample(await scrape(operator), 'vaultsync_rotations_total'), 1, 'one issue, for the force-sync');
+  assert.deepEqual(await unrecordedLeases(ns, 'db', dbRole), untracked, 'what the warning points to is the one lease status does not record');
+  assert.equal((after.status.leases as any[]).filter((l) => l.state === 'active').length, 1);
+  assert.equal((await eventsFor(ns, 'db')).filter((e) => e.reason === 'LeaseMayBeUntracked').reduce((n, e) => n + (e.count ?? 1), 0), 1, 'reported once');
+});
+
+test('a lost answer to an issue request is reported, not repeated blindly: every unrecorded lease was announced', async (t) => {
+  const ns = await testNamespace('db-lost-answer', t);
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '10m', maxTtl: '1h' });
+  const proxy = await flakyVaultConnection(ns, 'held', t);
+  await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole, { vault: { connectionRef: { name: 'held' }, auth: { kubernetes: { role: vaultRole } } } }));
+  await waitForCondition(ns, 'db', 'Ready', 'True');
+  const lost = () => scrape(operator).then((m) => sample(m, 'vaultsync_untracked_lease_suspicions_total', '{cause="outcome_unknown"}') ?? 0);
+  const lostBefore = await lost();
+
+  // Vault issues, the answer is swallowed, the operator's 2 s request timeout expires.
+  const held = proxy.holdAnswers();
+  await forceSync(ns, 'db', '1');
+  await Promise.race([held.answered, sleep(10_000).then(() => { throw new Error('no request reached Vault'); })]);
+  await eventually('the operator to report the lost answer', async () => ((await lost()) > lostBefore ? true : undefined), 10_000, 100);
+  proxy.release();
+
+  const vs = await eventually('the force-sync done once answers arrive again', async () => {
+    const now = await getVaultSecret(ns, 'db');
+    return now.status.lastForceSync === '1' && now.status.pendingIssue === undefined ? now : undefined;
+  }, 30_000);
+  assert.equal(condition(vs, 'Ready')?.status, 'True');
+  await sleep(1000);
+  const announced = (await lost()) - lostBefore;
+  const untracked = await unrecordedLeases(ns, 'db', dbRole);
+  t.after(() => revokeByHand(dbRole, untracked));
+  assert.ok(untracked.length >= 1, 'Vault issued at least one lease whose answer was lost');
+  assert.equal(announced, untracked.length, `each unrecorded lease was announced (${untracked.length} unrecorded, ${announced} announced)`);
+  const warnings = (await eventsFor(ns, 'db')).filter((e) => e.reason === 'LeaseMayBeUntracked');
+  assert.ok(warnings.length >= 1 && warnings.every((e) => e.type === 'Warning' && /was lost/.test(e.message!)));
+  assert.ok(await canLogin(await credentials(ns, 'db')), 'the Secret holds working credentials');
+});
+
+test('no credentials are issued into a namespace being deleted', async (t) => {
+  const ns = await testNamespace('db-ns-gone', t);
+  const { dbRole, vaultRole } = await databaseTenant(ns, { defaultTtl: '10m', maxTtl: '1h' });
+  await createVaultSecret(ns, 'db', dbSpec(vaultRole, dbRole));
+  await waitForCondition(ns, 'db', 'Ready', 'True');
+  const leases = await vaultLeases(dbRole);
+  const { kc, core, custom } = kubeClients();
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+
+  // The namespace controller deletes a namespace's objects in no fixed order. Refusing the VaultSecret's deletion
+  // makes the order the one that issued credentials into terminating namespaces: the Secret first.
+  const hold = `hold-${ns}`;
+  await admission.createValidatingAdmissionPolicy({ body: {
+    metadata: { name: hold },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: { resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], resources: ['vaultsecrets'], operations: ['DELETE'] }] },
+      validations: [{ expression: 'false', message: 'held by the test' }],
+    },
+  } });
+  const release = async () => {
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: hold }).catch(() => undefined);
+    await admission.deleteValidatingAdmissionPolicy({ name: hold }).catch(() => undefined);
+  };
+  t.after(release);
+  await admission.createValidatingAdmissionPolicyBinding({ body: {
+    metadata: { name: hold },
+    spec: { policyName: hold, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+  } });
+  const vsRef = { group: GROUP, version: VERSION, namespace: ns, plural: 'vaultsecrets', name: 'db' };
+  await eventually('the hold in effect', async () => {
+    try {
+      await custom.deleteNamespacedCustomObject({ ...vsRef, dryRun: 'All' });
+      return undefined;
+    } catch (err: any) {
+      return err.code === 422 || err.code === 403 ? true : undefined;
+    }
+  });
+
+  const issueRequests = async () => sumOf(await scrape(operator), 'vaultsync_vault_requests_total', /operation="dynamic-read"/);
+  const before = await issueRequests();
+  await core.deleteNamespace({ name: ns });
+  await eventually('the namespace controller to delete the Secret', async () => ((await readSecret(ns, 'db')) === undefined ? true : undefined));
+  await eventually('the operator to decline issuing', async () =>
+    (operator.output().includes(`"vaultSecret":"${ns}/db","msg":"namespace is being deleted: not issuing new credentials"`) ? true : undefined), 15_000, 100);
+  const phase = (await core.readNamespace({ name: ns })).status?.phase;
+  assert.equal(phase, 'Terminating');
+  assert.equal((await getVaultSecret(ns, 'db')).metadata.deletionTimestamp, undefined, 'the VaultSecret itself is not being deleted yet');
+  assert.equal(await issueRequests(), before, 'no request for new credentials reached Vault');
+  assert.deepEqual(await vaultLeases(dbRole), leases);
+
+  // Once the VaultSecret may go, its finalizer revokes what it holds.
+  await release();
+  await eventually('the VaultSecret deleted', async () => {
+    // Refused until the API server has dropped the hold; 404 if the namespace controller was first.
+    await custom.deleteNamespacedCustomObject(vsRef).catch((err: any) => { if (err.code !== 404) throw err; });
+    return true;
+  });
+  await eventually('the lease revoked', async () => ((await vaultLeases(dbRole)).length === 0 ? true : undefined), 20_000);
 });

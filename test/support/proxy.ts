@@ -1,18 +1,39 @@
 // A TCP proxy to a real server that a test can cut and restore: Vault becomes unreachable for the operator
 // without losing its state (a dev server keeps everything in memory, so it cannot simply be restarted).
+// It can also swallow answers: requests still reach Vault, which acts on them, but the operator never hears back.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { kubeClients, stackEnv } from './stack.ts';
 import { GROUP, VERSION } from './vaultsync.ts';
 
-export async function tcpProxy(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+export interface TcpProxy {
+  port: number;
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+  /** From now until release(), Vault's answers are dropped; `answered` resolves when the first one is. */
+  holdAnswers(): { answered: Promise<void> };
+  release(): void;
+}
+
+export async function tcpProxy(target: URL): Promise<TcpProxy> {
   let server: Server | undefined;
   const sockets = new Set<Socket>();
   let port = 0;
+  let onAnswer: (() => void) | undefined;
+  let holding = false;
   const listen = () => new Promise<void>((resolve) => {
     server = createServer((client) => {
       const upstream = connect(Number(target.port), target.hostname);
       sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        if (!holding) {
+          client.write(chunk);
+          return;
+        }
+        onAnswer?.();
+      });
+      upstream.on('end', () => client.end());
       const drop = () => {
         client.destroy();
         upstream.destroy();
@@ -34,7 +55,17 @@ export async function tcpProxy(target: URL): Promise<{ port: number; cut(): Prom
     server = undefined;
   };
   await listen();
-  return { port, cut, restore: listen, close: cut };
+  return {
+    port, cut, restore: listen, close: cut,
+    holdAnswers: () => {
+      holding = true;
+      return { answered: new Promise<void>((resolve) => { onAnswer = resolve; }) };
+    },
+    release: () => {
+      holding = false;
+      onAnswer = undefined;
+    },
+  };
 }
 
 /** A VaultConnection in `ns` whose address is a cuttable proxy to the stack's Vault (2 s request timeout). */

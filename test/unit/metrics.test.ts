@@ -73,6 +73,7 @@ test('recorded values appear in the exposition served over HTTP', async (t) => {
   metrics.setLeaseExpiries([now + 10_000, now - 5_000, now + 2 * 60_000, now + 30 * 60_000, now + 3 * 3_600_000, now + 7_200_000], now);
   metrics.recordRotation();
   metrics.recordRevocation('revoked');
+  metrics.recordUntrackedLeaseSuspicion('interrupted');
   metrics.recordRolloutRestart('Deployment');
   metrics.setLeader(true);
   for (let i = 0; i < 3; i++) metrics.recordKubeWrite('apply', 'secrets');
@@ -117,6 +118,8 @@ test('recorded values appear in the exposition served over HTTP', async (t) => {
   assert.equal(valueOf(samples, 'vaultsync_rotations_total'), 1);
   assert.equal(valueOf(samples, 'vaultsync_revocations_total', { result: 'revoked' }), 1);
   assert.equal(valueOf(samples, 'vaultsync_revocations_total', { result: 'failed' }), 0);
+  assert.equal(valueOf(samples, 'vaultsync_untracked_lease_suspicions_total', { cause: 'interrupted' }), 1);
+  assert.equal(valueOf(samples, 'vaultsync_untracked_lease_suspicions_total', { cause: 'outcome_unknown' }), 0, 'both causes start at zero');
   assert.equal(valueOf(samples, 'vaultsync_rollout_restarts_total', { kind: 'Deployment' }), 1);
   assert.equal(valueOf(samples, 'vaultsync_leader'), 1);
   assert.equal(valueOf(samples, 'vaultsync_kube_writes_total', { verb: 'apply', resource: 'secrets' }), 3);

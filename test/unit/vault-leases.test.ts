@@ -88,3 +88,24 @@ test('readDynamic refuses non-scalar GET params, empty answers and unexpected sh
   assert.deepEqual(kinds, ['Invalid', 'Invalid', 'Invalid']);
   assert.equal(vault.requests.length, 2, 'the bad GET param is refused before sending');
 });
+
+test('readDynamic repeats a request only when Vault certainly issued nothing: a lost answer is not asked again', async () => {
+  // Refused by a standby (503), then answered: retried as before.
+  let attempts = 0;
+  const standby = await setup(routes({ 'GET database/creds/app': () => (++attempts === 1 ? { status: 503, body: { errors: ['standby'] } } : creds) }));
+  assert.equal((await readDynamic(standby.client, 't', { path: 'database/creds/app', method: 'GET' })).leaseId, LEASE);
+  assert.equal(standby.vault.count('database/creds/app'), 2);
+
+  // Vault received the request and the connection died before the answer: asking again could issue a second lease.
+  const hangup = await setup(routes({ 'GET database/creds/app': 'hangup' }));
+  const lost = await rejection(readDynamic(hangup.client, 't', { path: 'database/creds/app', method: 'GET' }));
+  assert.ok(lost instanceof VaultError && lost.kind === 'Transient');
+  assert.equal(hangup.vault.count('database/creds/app'), 1, 'one request only');
+
+  // A 500 may come after Vault acted; a 2xx it could not parse certainly did.
+  const broken = await setup(routes({ 'GET database/creds/app': { status: 500, body: { errors: ['internal error'] } }, 'GET odd/x': { status: 200, raw: 'not json' } }));
+  await rejection(readDynamic(broken.client, 't', { path: 'database/creds/app', method: 'GET' }));
+  assert.equal(broken.vault.count('database/creds/app'), 1);
+  const unparsed = await rejection(readDynamic(broken.client, 't', { path: 'odd/x', method: 'GET' }));
+  assert.ok(unparsed instanceof VaultError && unparsed.status === 200, 'the error keeps the 2xx status');
+});

@@ -36,6 +36,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- /* Read before issuing credentials: none are issued into a namespace being deleted. A Role grants it for its own namespace. */}}
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get]
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
   verbs: [get, list, patch]
