@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { PooledKubeConfig } from './kube/kubeConfig.ts';
 import { GROUP, VERSION, VAULTSECRET_PLURAL, VAULTCONNECTION_PLURAL } from './api/index.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { VaultSecretController } from './controller/controller.ts';
@@ -85,7 +86,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   }
   const log = createLogger({ level: config.logLevel });
   const clock = systemClock;
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromDefault();
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);

@@ -52,6 +52,23 @@ export interface ListWatchOptions {
 const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the cache keeps of an object: everything but managedFields and kubectl's last-applied copy, which
+ * nothing here reads and which are often larger than the rest of the object (controller-runtime's
+ * TransformStripManagedFields does the same). At 10,000 VaultSecrets this is tens of MiB.
+ */
+export function slimForCache<T extends KubeObject>(obj: T): T {
+  const meta = obj.metadata as ObjectMeta & { managedFields?: unknown };
+  delete meta.managedFields;
+  if (meta.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _dropped, ...rest } = meta.annotations;
+    meta.annotations = rest;
+  }
+  return obj;
+}
+
 export function objectKey(meta: { namespace?: string; name: string }): string {
   return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
 }
@@ -208,7 +225,7 @@ export class ListWatch<T extends KubeObject> implements WatchCache<T> {
       );
       if (!res.ok) throw new KubeHttpError(res.status, `list ${this.opts.path}: HTTP ${res.status} ${await res.text()}`);
       const body = (await res.json()) as { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
-      for (const item of body.items ?? []) fresh.set(objectKey(item.metadata), item);
+      for (const item of body.items ?? []) fresh.set(objectKey(item.metadata), slimForCache(item));
       listRv = body.metadata?.resourceVersion;
       continueToken = body.metadata?.continue || undefined;
     } while (continueToken);
@@ -262,6 +279,7 @@ export class ListWatch<T extends KubeObject> implements WatchCache<T> {
         const obj = event.object;
         if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
         if (event.type === 'BOOKMARK') continue;
+        slimForCache(obj);
         const key = objectKey(obj.metadata);
         const old = this.cache.get(key);
         if (event.type === 'DELETED') {
