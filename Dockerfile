@@ -12,6 +12,10 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# Memory settings measured with `npm run bench` (README, "Benchmarks"): V8 otherwise grows the young
+# generation to 2 × 64 MiB under a burst of reconciles, and glibc gives each thread its own malloc arena.
+ENV NODE_OPTIONS="--max-semi-space-size=8"
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

@@ -19,7 +19,7 @@ export const ConfigSchema = z.object({
   vaultTlsServerName: z.string().optional(),
   vaultNamespace: z.string().optional().describe('default Vault Enterprise namespace'),
   vaultTimeout: duration.default('30s'),
-  concurrency: z.coerce.number().int().min(1).max(256).default(8),
+  concurrency: z.coerce.number().int().min(1).max(256).default(32),
   leaseRateLimit: z.coerce.number().min(0.1).max(10_000).default(50).describe('lease operations (issue, renew, revoke) per second, bursts of twice that'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   hmacKeySecret: z.string().min(1).default('vault-sync-operator-hmac'),

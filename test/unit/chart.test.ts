@@ -171,7 +171,7 @@ test('the Deployment probes /healthz and /readyz and configures the operator fro
   const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
   assert.deepEqual(env, {
     VSYNC_OPERATOR_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
-    VSYNC_CONCURRENCY: '8',
+    VSYNC_CONCURRENCY: '32',
     VSYNC_LOG_LEVEL: 'info',
     VSYNC_METRICS_ADDRESS: '0.0.0.0:8080',
     VSYNC_HEALTH_ADDRESS: '0.0.0.0:8081',
