@@ -169,7 +169,7 @@ async function startControlPlane(dir: string, logs: string, processes: ManagedPr
       rules: [{ level: 'Metadata' }],
     }));
     auditArgs.push(`--audit-policy-file=${policy}`, `--audit-log-path=${join(logs, 'kube-audit.log')}`,
-      '--audit-log-format=json', '--audit-log-mode=batch', '--audit-log-maxsize=0');
+      '--audit-log-format=json', '--audit-log-maxsize=0');
   }
   const apiserver = new ManagedProcess({
     name: 'kube-apiserver', command: apiserverBin, logFile: join(logs, 'kube-apiserver.log'),
