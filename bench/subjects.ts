@@ -8,7 +8,7 @@ import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { DATABASE_MOUNT, KUBERNETES_AUTH_MOUNT, KV2_MOUNT } from '../devstack/configure.ts';
 
 const run = promisify(execFile);
@@ -87,6 +87,7 @@ export const vaultSyncOperator: Subject = {
     await kubectlApply(ctx, join(ROOT, 'crds'));
     await waitEstablished(ctx, ['vaultsecrets.vaultsync.dev', 'vaultconnections.vaultsync.dev']);
     await createNamespace(ctx, 'vault-sync-system');
+    const imageEnv = imageRuntimeEnv();
     // The build the container image runs (dist/, from `npm run build`), not type stripping of src/.
     return spawnLogged(process.execPath, [process.env.BENCH_OPERATOR_ENTRY ?? join(ROOT, 'dist/main.js')], {
       PATH: process.env.PATH, HOME: process.env.HOME,
@@ -97,9 +98,9 @@ export const vaultSyncOperator: Subject = {
       VSYNC_LEADER_ELECT: 'false', // VSO runs with --leader-elect=false too
       VSYNC_HEALTH_ADDRESS: '127.0.0.1:0',
       VSYNC_METRICS_ADDRESS: '127.0.0.1:0',
-      ...imageRuntimeEnv(),
+      ...imageEnv,
       // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile our operator during a benchmark run.
-      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: `${imageRuntimeEnv().NODE_OPTIONS ?? ''} ${process.env.BENCH_NODE_OPTIONS}`.trim() } : {}),
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: `${imageEnv.NODE_OPTIONS ?? ''} ${process.env.BENCH_NODE_OPTIONS}`.trim() } : {}),
       // Tuning experiments; the published figures use the defaults.
       ...(process.env.VSYNC_CONCURRENCY ? { VSYNC_CONCURRENCY: process.env.VSYNC_CONCURRENCY } : {}),
     }, ctx.logFile, /"msg":"operator started"/, 'vault-sync-operator');
@@ -206,7 +207,6 @@ async function createNamespace(ctx: SubjectContext, name: string): Promise<void>
 }
 
 async function waitEstablished(ctx: SubjectContext, names: string[]): Promise<void> {
-  const { ApiextensionsV1Api } = await import('@kubernetes/client-node');
   const api = ctx.kc.makeApiClient(ApiextensionsV1Api);
   for (const name of names) {
     for (let i = 0; ; i++) {

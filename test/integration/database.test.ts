@@ -14,6 +14,7 @@ import { flakyVaultConnection } from '../support/proxy.ts';
 import {
   GROUP, VERSION, canLogin, condition, createDeployment, createVaultSecret, credentials, databaseTenant, dbSpec, decoded, eventsFor,
   getVaultSecret, installCrds, pgRolesFor, readSecret, rollouts, vaultLeases, waitForCondition,
+  watchDatabaseUse,
 } from '../support/vaultsync.ts';
 
 // One replica without leader election: a process started after a SIGKILL reconciles at once instead of
@@ -152,18 +153,7 @@ test('a hard kill mid-rotation: the new process revokes the superseded lease on 
   assert.ok(vs.status.pendingRestartSince, 'the rotation left a debounced restart pending');
 
   // From now on: every lease and database user seen, and a consumer logging in with whatever the Secret holds.
-  const seen = { leases: new Set<string>(), roles: new Set<string>() };
-  const failures: string[] = [];
-  let watching = true;
-  const watcher = (async () => {
-    while (watching) {
-      for (const id of await vaultLeases(dbRole)) seen.leases.add(id);
-      for (const role of await pgRolesFor(dbRole)) seen.roles.add(role);
-      if (!(await canLogin(await credentials(ns, 'db')))) failures.push(`login failed at +${Date.now() - killedAt} ms after the kill`);
-      await sleep(200);
-    }
-  })();
-  t.after(async () => { watching = false; await watcher; });
+  const { seen, failures, stop: stopWatching } = watchDatabaseUse(ns, 'db', dbRole, () => `+${Date.now() - killedAt} ms after the kill`, {}, t);
 
   operator = await startOperator(SINGLE_REPLICA);
   await eventually('the restarted operator to reconcile', async () =>
@@ -188,8 +178,7 @@ test('a hard kill mid-rotation: the new process revokes the superseded lease on 
     return now.restartedAt !== undefined ? now : undefined;
   }, 15_000, 200);
   await sleep(1500);
-  watching = false;
-  await watcher;
+  await stopWatching();
   const after = await getVaultSecret(ns, 'db');
   assert.equal(restarted.generation, workloadBefore.generation + 1, 'one restart for the one rotation');
   assert.deepEqual(await rollouts(ns, 'app'), restarted, 'and no other');

@@ -9,6 +9,7 @@ import { sample, scrape, startOperator, sumOf, waitForLeader } from '../support/
 import {
   GROUP, VERSION, canLogin, createDeployment, createVaultSecret, credentials, databaseTenant, dbSpec, eventsFor, getVaultSecret, installCrds,
   pgRolesFor, putKv2, rollouts, tenantRole, vaultLeases, waitForCondition, waitForSecretData,
+  watchDatabaseUse,
 } from '../support/vaultsync.ts';
 
 const FAST_ELECTION = { VSYNC_LEASE_DURATION: '4s', VSYNC_RENEW_DEADLINE: '3s', VSYNC_RETRY_PERIOD: '1s', VSYNC_LEADER_ELECTION_LEASE: 'failover-test' };
@@ -122,18 +123,7 @@ test('failover with dynamic leases: the standby re-issues nothing on takeover, a
   assert.equal(workloadBefore.restartedAt, undefined, 'the first credentials restart nothing');
 
   // Every lease and database user that exists from now on, and a consumer logging in with whatever the Secret holds.
-  const seen = { leases: new Set<string>(before.leases), roles: new Set<string>(before.roles) };
-  const failures: string[] = [];
-  let watching = true;
-  const watcher = (async () => {
-    while (watching) {
-      for (const id of await vaultLeases(dbRole)) seen.leases.add(id);
-      for (const role of await pgRolesFor(dbRole)) seen.roles.add(role);
-      if (!(await canLogin(await credentials(ns, 'db')))) failures.push(`login failed at +${Date.now() - issuedAt} ms`);
-      await sleep(200);
-    }
-  })();
-  t.after(async () => { watching = false; await watcher; });
+  const { seen, failures, stop: stopWatching } = watchDatabaseUse(ns, 'db', dbRole, () => `+${Date.now() - issuedAt} ms`, before, t);
 
   const killedAt = Date.now();
   await a.stop('SIGKILL');
@@ -162,8 +152,7 @@ test('failover with dynamic leases: the standby re-issues nothing on takeover, a
   await eventually('the superseded database user dropped', async () =>
     ((await pgRolesFor(dbRole)).includes(before.creds.username) ? undefined : true), 10_000, 200);
   await sleep(1500);
-  watching = false;
-  await watcher;
+  await stopWatching();
 
   const newLeases = [...seen.leases].filter((id) => !before.leases.includes(id));
   const newRoles = [...seen.roles].filter((r) => !before.roles.includes(r));

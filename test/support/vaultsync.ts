@@ -2,6 +2,7 @@
 // namespace its own Vault role and policy (KV or dynamic database credentials), create VaultSecrets and
 // workloads, wait for and read what a user would check (Secrets, logins, Vault leases, database roles).
 import { execFile } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -204,4 +205,26 @@ export async function createDeployment(ns: string, name: string, labels: Record<
 export async function rollouts(ns: string, name: string): Promise<{ generation: number; restartedAt: string | undefined }> {
   const d = await kubeClients().apps.readNamespacedDeployment({ name, namespace: ns });
   return { generation: d.metadata?.generation ?? 0, restartedAt: d.spec?.template.metadata?.annotations?.['vaultsync.dev/restartedAt'] };
+}
+
+/**
+ * Records, every 200 ms until stopped, each Vault lease and PostgreSQL user of `dbRole` that exists, and
+ * whether a consumer can log in with whatever Secret `ns/name` holds (`label()` describes a failed login).
+ */
+export function watchDatabaseUse(ns: string, name: string, dbRole: string, label: () => string,
+  initial: { leases?: string[]; roles?: string[] } = {}, t?: { after(fn: () => Promise<void>): void }) {
+  const seen = { leases: new Set<string>(initial.leases), roles: new Set<string>(initial.roles) };
+  const failures: string[] = [];
+  let watching = true;
+  const loop = (async () => {
+    while (watching) {
+      for (const id of await vaultLeases(dbRole)) seen.leases.add(id);
+      for (const role of await pgRolesFor(dbRole)) seen.roles.add(role);
+      if (!(await canLogin(await credentials(ns, name)))) failures.push(`login failed at ${label()}`);
+      await sleep(200);
+    }
+  })();
+  const stop = async () => { watching = false; await loop; };
+  t?.after(stop);
+  return { seen, failures, stop };
 }
